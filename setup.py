@@ -1,0 +1,42 @@
+"""Installer for tfatoms: deep learning for atomistic systems in TensorFlow/Keras."""
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+here = Path(__file__).parent
+version = re.search(r'__version__ = "([^"]+)"', (here / "tfatoms" / "__init__.py").read_text()).group(1)
+
+core = [
+    "tensorflow-cpu>=2.16; platform_machine=='x86_64'",
+    "tensorflow>=2.16; platform_machine!='x86_64'",
+    "keras>=3.3",
+    "numpy>=1.24",
+    "h5py>=3.8",
+    "ase>=3.23",
+    "numba>=0.59",
+    "vesin>=0.3",
+    "tqdm>=4.60",
+    "matplotlib>=3.7",
+]
+extras = {
+    "test": ["pytest>=7", "pytest-timeout>=2.1", "scipy>=1.10"],
+    "mpi": ["mpi4py>=3.1", "mpich>=4.1"],
+    "refs": ["tblite>=0.4", "scipy>=1.10"],
+    "ml": ["scikit-learn>=1.3"],
+    "notebooks": ["nbclient>=0.9", "nbformat>=5.9", "ipykernel>=6.25"],
+}
+extras["all"] = sorted({dep for deps in extras.values() for dep in deps})
+
+setup(
+    name="tfatoms",
+    version=version,
+    description="Deep learning for atomistic systems (EDNN, CNNAS, DTNN, SchNet, local force DNN) in TensorFlow/Keras",
+    long_description=(here / "README.md").read_text(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["tfatoms", "tfatoms.*"]),
+    python_requires=">=3.10",
+    install_requires=core,
+    extras_require=extras,
+    include_package_data=True,
+)

@@ -1,0 +1,37 @@
+"""Names of the fields of an atomistic batch: one place, used everywhere.
+
+An atomistic batch is a ``dict`` of tensors for ``n_structures`` structures
+holding ``n_atoms`` atoms and ``n_pairs`` directed neighbour pairs in total:
+
+=====================  =======================  =========  ==========================================
+key                    shape                    dtype      meaning
+=====================  =======================  =========  ==========================================
+``ATOMIC_NUMBERS``     (n_atoms,)               int32      nuclear charge Z of each atom
+``POSITIONS``          (n_atoms, 3)             float      Cartesian positions, Angstrom
+``CELL``               (n_structures, 3, 3)     float      lattice vectors as rows, Angstrom
+``PBC``                (n_structures, 3)        bool       periodic along each cell vector
+``STRUCTURE_INDEX``    (n_atoms,)               int32      structure each atom belongs to
+``N_ATOMS``            (n_structures,)          int32      atoms per structure
+``IDX_I``              (n_pairs,)               int32      centre atom of each pair (global index)
+``IDX_J``              (n_pairs,)               int32      neighbour atom of each pair (global index)
+``OFFSETS``            (n_pairs, 3)             float      Cartesian shift of the image of j, Angstrom
+=====================  =======================  =========  ==========================================
+
+The pair vector is ``r_ij = positions[j] - positions[i] + offsets``; models
+compute distances from it so that forces and stress by autodiff are exact
+under periodic boundaries.
+"""
+ATOMIC_NUMBERS = "atomic_numbers"
+POSITIONS = "positions"
+CELL = "cell"
+PBC = "pbc"
+STRUCTURE_INDEX = "structure_index"
+N_ATOMS = "n_atoms"
+IDX_I = "idx_i"
+IDX_J = "idx_j"
+OFFSETS = "offsets"
+
+# Outputs of models / labels of datasets.
+ENERGY = "energy"
+FORCES = "forces"
+STRESS = "stress"
