@@ -1,0 +1,209 @@
+"""Continuous-filter convolution and the SchNet interaction block.
+
+Continuous-filter convolution (Schütt, PhD thesis 2018, eq. 4.5)::
+
+    x_i^(l+1) = sum_{pairs (i, j)} x_j^l o W(d_ij)
+
+where ``o`` is the element-wise product and the filter ``W`` is generated from
+the radial basis expansion ``d_hat_ij`` of the distance (eq. 3.4) by a
+filter-generating network (Fig. 4.2, right): two dense layers of
+``n_filters`` units, both with shifted softplus (eq. 4.8) in the original
+SchNet. The sum runs over the neighbour pairs of the batch, so periodic images
+appear as separate pairs with their own distance, which sums the filter over
+images as in eq. 4.14; ``aggregation="mean"`` divides by the number of
+neighbours of ``i`` as eq. 4.14 prescribes for periodic systems.
+
+Options of later implementations (schnetpack 2): a cosine cutoff multiplying
+the filter (``cutoff=rc``), so the energy is smooth when atoms cross the
+cutoff sphere, and a linear last filter layer
+(``second_filter_activation="linear"``).
+
+SchNet interaction block (Fig. 4.2, middle; residual eq. 4.7)::
+
+    v_i = Dense(F)(ssp(Dense(F)(cfconv(Dense(n_filters, no bias)(x))_i)))
+    x_i^(t+1) = x_i^(t) + v_i
+"""
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from tfatoms._validation import positive_int
+from tfatoms.layers.activations import shifted_softplus
+from tfatoms.layers.radial import CosineCutoff, _positive_float
+
+_ACTIVATIONS = {"ssp": shifted_softplus, "linear": None}
+
+
+def _check_indices_rank(idx_i, idx_j):
+    if len(idx_i.shape) != 1 or len(idx_j.shape) != 1:
+        raise ValueError(f"idx_i and idx_j must be 1-D, got shapes {idx_i.shape} and {idx_j.shape}")
+
+
+def aggregate_pairs(messages, idx_i, n_atoms, aggregation="sum"):
+    """Sum (or average) pair messages ``(n_pairs, F)`` onto their centre atoms.
+
+    Returns ``(n_atoms, F)``; atoms without pairs get 0. With
+    ``aggregation="mean"`` the sum is divided by the number of pairs of ``i``.
+    """
+    out = tf.math.unsorted_segment_sum(messages, idx_i, n_atoms)
+    if aggregation == "mean":
+        ones = tf.ones(tf.shape(idx_i), dtype=messages.dtype)
+        count = tf.math.unsorted_segment_sum(ones, idx_i, n_atoms)
+        out = out / tf.maximum(count, tf.ones([], messages.dtype))[:, tf.newaxis]
+    return out
+
+
+@keras.saving.register_keras_serializable(package="tfatoms")
+class CFConv(keras.layers.Layer):
+    """Continuous-filter convolution (thesis eq. 4.5) with a filter-generating network.
+
+    Args:
+        n_filters: number of filters ``F_f``, equal to the feature size of ``x``.
+        cutoff: if set (Angstrom), the filter is multiplied by
+            ``CosineCutoff(cutoff)(d_ij)`` (schnetpack 2); ``None`` (original
+            SchNet) uses the filter as is.
+        filter_layers: number of dense layers of the filter-generating
+            network, all ``n_filters`` wide (2 in SchNet).
+        second_filter_activation: activation of the last filter layer,
+            ``"ssp"`` (original SchNet) or ``"linear"`` (schnetpack 2); the
+            layers before it use shifted softplus.
+        aggregation: ``"sum"`` (eq. 4.5) or ``"mean"`` over the neighbours of
+            ``i`` (eq. 4.14, periodic systems).
+
+    Call arguments:
+        x: ``(n_atoms, n_filters)`` float, atom features ``x_j``.
+        rbf: ``(n_pairs, n_rbf)`` float, radial basis of the pair distances.
+        distances: ``(n_pairs,)`` float, Angstrom; only used with ``cutoff``
+            (may be ``None`` otherwise).
+        idx_i: ``(n_pairs,)`` int, centre atom of each pair (receives the message).
+        idx_j: ``(n_pairs,)`` int, neighbour atom of each pair.
+
+    Returns:
+        ``(n_atoms, n_filters)``; atoms without neighbours get 0.
+
+    Weights (``get_weights`` order): for each filter layer ``k``, kernel
+    ``(n_in, n_filters)`` then bias ``(n_filters,)``, with ``n_in = n_rbf``
+    for the first layer.
+    """
+
+    def __init__(self, n_filters: int, cutoff: float | None = None, filter_layers: int = 2,
+                 second_filter_activation: str = "ssp", aggregation: str = "sum", **kwargs):
+        super().__init__(**kwargs)
+        self.n_filters = positive_int(n_filters, "n_filters")
+        self.cutoff = None if cutoff is None else _positive_float(cutoff, "cutoff")
+        self.filter_layers = positive_int(filter_layers, "filter_layers")
+        if second_filter_activation not in _ACTIVATIONS:
+            raise ValueError(f"second_filter_activation must be 'ssp' or 'linear', got {second_filter_activation!r}")
+        self.second_filter_activation = second_filter_activation
+        if aggregation not in ("sum", "mean"):
+            raise ValueError(f"aggregation must be 'sum' or 'mean', got {aggregation!r}")
+        self.aggregation = aggregation
+        self.filter_network = [
+            keras.layers.Dense(
+                self.n_filters,
+                activation=(_ACTIVATIONS[second_filter_activation] if k == self.filter_layers - 1
+                            else shifted_softplus),
+                dtype=self.dtype_policy, name=f"filter_{k}")
+            for k in range(self.filter_layers)
+        ]
+        self.cutoff_fn = None if self.cutoff is None else CosineCutoff(self.cutoff, dtype=self.dtype_policy,
+                                                                        name="cutoff_fn")
+
+    def build(self, x_shape, rbf_shape):
+        if x_shape[-1] is not None and x_shape[-1] != self.n_filters:
+            raise ValueError(f"CFConv expects x with {self.n_filters} features, got shape {tuple(x_shape)}")
+        n_in = rbf_shape[-1]
+        for dense in self.filter_network:
+            dense.build((None, n_in))
+            n_in = self.n_filters
+
+    def filters(self, rbf, distances=None):
+        """Filter values ``W(d_ij)``, ``(n_pairs, n_filters)`` (cutoff applied if set)."""
+        w = tf.cast(rbf, self.compute_dtype)
+        for dense in self.filter_network:
+            w = dense(w)
+        if self.cutoff_fn is not None:
+            if distances is None:
+                raise ValueError("CFConv with a cutoff needs the pair distances")
+            w = w * self.cutoff_fn(distances)[:, tf.newaxis]
+        return w
+
+    def call(self, x, rbf, distances, idx_i, idx_j):
+        x = tf.cast(x, self.compute_dtype)
+        idx_i = tf.convert_to_tensor(idx_i)
+        idx_j = tf.convert_to_tensor(idx_j)
+        _check_indices_rank(idx_i, idx_j)
+        w = self.filters(rbf, distances)
+        messages = tf.gather(x, idx_j) * w
+        return aggregate_pairs(messages, idx_i, tf.shape(x)[0], self.aggregation)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(n_filters=self.n_filters, cutoff=self.cutoff, filter_layers=self.filter_layers,
+                      second_filter_activation=self.second_filter_activation, aggregation=self.aggregation)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="tfatoms")
+class SchNetInteraction(keras.layers.Layer):
+    """SchNet interaction block with residual update (thesis Fig. 4.2, eq. 4.7).
+
+    ``x + Dense(F)(ssp(Dense(F)(CFConv(Dense(n_filters, use_bias=False)(x)))))``.
+
+    Args:
+        n_features: atom feature size ``F`` (64 in SchNet).
+        n_filters: number of convolution filters (64 in SchNet).
+        cutoff, filter_layers, second_filter_activation, aggregation: passed
+            to :class:`CFConv`.
+
+    Call arguments:
+        x: ``(n_atoms, n_features)`` float.
+        rbf: ``(n_pairs, n_rbf)`` float.
+        distances: ``(n_pairs,)`` float, Angstrom (only used with ``cutoff``).
+        idx_i, idx_j: ``(n_pairs,)`` int, global atom indices of each pair.
+
+    Returns:
+        ``(n_atoms, n_features)``, the refined representation ``x + v``.
+
+    Weights (``get_weights`` order): in2f kernel ``(F, n_filters)``; the
+    filter network of :class:`CFConv`; f2out kernel ``(n_filters, F)`` and bias
+    ``(F,)``; dense kernel ``(F, F)`` and bias ``(F,)``.
+    """
+
+    def __init__(self, n_features: int = 64, n_filters: int = 64, cutoff: float | None = None,
+                 filter_layers: int = 2, second_filter_activation: str = "ssp", aggregation: str = "sum",
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.n_features = positive_int(n_features, "n_features")
+        self.n_filters = positive_int(n_filters, "n_filters")
+        policy = self.dtype_policy
+        self.in2f = keras.layers.Dense(self.n_filters, use_bias=False, dtype=policy, name="in2f")
+        self.cfconv = CFConv(self.n_filters, cutoff=cutoff, filter_layers=filter_layers,
+                             second_filter_activation=second_filter_activation, aggregation=aggregation,
+                             dtype=policy, name="cfconv")
+        self.f2out = keras.layers.Dense(self.n_features, activation=shifted_softplus, dtype=policy, name="f2out")
+        self.dense = keras.layers.Dense(self.n_features, dtype=policy, name="dense")
+
+    def build(self, x_shape, rbf_shape):
+        if x_shape[-1] is not None and x_shape[-1] != self.n_features:
+            raise ValueError(f"SchNetInteraction expects x with {self.n_features} features, got {tuple(x_shape)}")
+        self.in2f.build((None, self.n_features))
+        self.cfconv.build(x_shape=(None, self.n_filters), rbf_shape=rbf_shape)
+        self.f2out.build((None, self.n_filters))
+        self.dense.build((None, self.n_features))
+
+    def call(self, x, rbf, distances, idx_i, idx_j):
+        x = tf.cast(x, self.compute_dtype)
+        h = self.in2f(x)
+        h = self.cfconv(h, rbf, distances, idx_i, idx_j)
+        v = self.dense(self.f2out(h))
+        return x + v
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(n_features=self.n_features, n_filters=self.n_filters, cutoff=self.cfconv.cutoff,
+                      filter_layers=self.cfconv.filter_layers,
+                      second_filter_activation=self.cfconv.second_filter_activation,
+                      aggregation=self.cfconv.aggregation)
+        return config

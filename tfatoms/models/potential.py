@@ -1,0 +1,92 @@
+"""Energy, forces and stress of any energy model by automatic differentiation.
+
+``F_i = -dE/dr_i`` and, for periodic cells, ``sigma = (1/V) dE/d eps`` where the
+symmetric strain ``eps`` deforms positions, cell and the Cartesian pair offsets
+together (``r -> r (1 + eps)``), so the derivative is exact under periodic
+boundaries (thesis eq. 5.1, F = -dE/dr, which makes the forces energy-conserving
+and rotationally equivariant, eq. 5.3-5.6). Stress is in eV/A^3 with ASE's sign convention.
+
+The inner tape is recorded by an outer tape only while training (force
+training needs second derivatives); at inference the forces are cut from the
+graph with ``stop_gradient`` so nothing higher-order is kept.
+"""
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from tfatoms import keys
+
+
+@keras.saving.register_keras_serializable(package="tfatoms")
+class Potential(keras.Model):
+    """Wrap ``energy_model(batch, training) -> (n_structures,)`` or ``(n_structures, 1)``.
+
+    Args:
+        energy_model: a Keras model taking an atomistic batch dict (``tfatoms.keys``).
+        compute_forces: return ``forces`` (n_atoms, 3), eV/A.
+        compute_stress: return ``stress`` (n_structures, 3, 3), eV/A^3; needs ``CELL``
+            (and ``OFFSETS`` for pairs across the boundary).
+
+    Output: dict with ``energy`` (n_structures,) in eV and the requested derivatives.
+    """
+
+    def __init__(self, energy_model, compute_forces: bool = True, compute_stress: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.energy_model = energy_model
+        self.compute_forces = bool(compute_forces)
+        self.compute_stress = bool(compute_stress)
+
+    def call(self, batch, training=False):
+        batch = dict(batch)
+        positions = tf.convert_to_tensor(batch[keys.POSITIONS])
+        n_structures = tf.shape(batch[keys.N_ATOMS])[0]
+        strain = tf.zeros(tf.stack([n_structures, 3, 3]), dtype=positions.dtype)
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(positions)
+            if self.compute_stress:
+                tape.watch(strain)
+                batch = _strained(batch, positions, strain)
+            else:
+                batch[keys.POSITIONS] = positions
+            energy = self.energy_model(batch, training=training)
+            energy = tf.reshape(energy, [-1])
+        results = {keys.ENERGY: energy}
+        if not (self.compute_forces or self.compute_stress):
+            return results
+        sources = [positions] + ([strain] if self.compute_stress else [])
+        grads = tape.gradient(energy, sources, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        if not training:
+            grads = [tf.stop_gradient(g) for g in grads]
+        if self.compute_forces:
+            results[keys.FORCES] = -grads[0]
+        if self.compute_stress:
+            volume = tf.abs(tf.linalg.det(tf.convert_to_tensor(batch[keys.CELL], dtype=positions.dtype)))
+            results[keys.STRESS] = grads[1] / volume[:, None, None]
+        return results
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(energy_model=keras.saving.serialize_keras_object(self.energy_model),
+                      compute_forces=self.compute_forces, compute_stress=self.compute_stress)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["energy_model"] = keras.saving.deserialize_keras_object(config["energy_model"])
+        return cls(**config)
+
+
+def _strained(batch, positions, strain):
+    """Apply the symmetric deformation ``1 + eps`` of each structure to positions, cell and offsets."""
+    sym = 0.5 * (strain + tf.linalg.matrix_transpose(strain))
+    structure = batch[keys.STRUCTURE_INDEX]
+    batch[keys.POSITIONS] = positions + tf.einsum("ni,nij->nj", positions, tf.gather(sym, structure))
+    cell = tf.convert_to_tensor(batch[keys.CELL], dtype=positions.dtype)
+    batch[keys.CELL] = cell + tf.einsum("sai,sij->saj", cell, sym)
+    if keys.OFFSETS in batch:
+        offsets = tf.convert_to_tensor(batch[keys.OFFSETS], dtype=positions.dtype)
+        pair_structure = tf.gather(structure, batch[keys.IDX_I])
+        batch[keys.OFFSETS] = offsets + tf.einsum("pi,pij->pj", offsets, tf.gather(sym, pair_structure))
+    return batch

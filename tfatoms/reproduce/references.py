@@ -1,0 +1,70 @@
+"""Numbers the papers report, as data, keyed ``"<paper>/<experiment>/<quantity>"``.
+
+Papers (see ``shared/papers/INDEX.md``):
+``ednn`` Mills et al., Chem. Sci. 10, 4129 (2019);
+``cnnas`` Ryczko et al., Comput. Mater. Sci. 149 (2018);
+``thesis`` Schuett, PhD thesis, TU Berlin (2018);
+``localforce`` Kuritz, Gordon, Natan.
+Each reproduction adds the numbers it compares with here, citing table or section.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One number from a paper: value, unit, and where it is printed."""
+    value: float
+    unit: str
+    source: str
+    note: str = ""
+
+
+REFERENCES: dict[str, Reference] = {
+    # EDNN, Ising model (sec. 3.1, Figs. 3 and 8): "median absolute error" printed as J/L^2.
+    "ednn/ising_8x8/median_abs_error_f1_c1": Reference(0.028, "J", "EDNN sec. 3.1, Fig. 3", "printed as 0.028/JL^2"),
+    "ednn/ising_8x8/median_abs_error_f1_c2": Reference(1.090, "J", "EDNN sec. 3.1"),
+    "ednn/ising_8x8/median_abs_error_f1_c3": Reference(14.816, "J", "EDNN sec. 3.1"),
+    "ednn/ising_8x8/param_ratio_c3_c1": Reference(7.0, "", "EDNN sec. 3.1", "'over 7 times the parameters'"),
+    "ednn/ising_128x128/median_abs_error": Reference(2.055, "J", "EDNN sec. 3.3, Fig. 8", "printed as 2.055 J/L^2"),
+    # EDNN, DFT systems and scale-out.
+    "ednn/porous_graphene/median_abs_error": Reference(1.685, "meV/A^2", "EDNN sec. 3.2.2, Fig. 7"),
+    "ednn/sheet_1um2/n_atoms": Reference(35.2e6, "atoms", "EDNN sec. 3.3, Fig. 12"),
+    "ednn/sheet_1um2/wall_time": Reference(24.7, "min", "EDNN sec. 3.3, Fig. 12", "448 cores on 16 nodes"),
+    "ednn/sheet_1um2/cores": Reference(448, "cores", "EDNN sec. 3.3"),
+    # CNNAS, Lennard-Jones dimers (Table 1, test-set MAE).
+    "cnnas/dimer_2d/r12_1_3/mae": Reference(1.58e-3, "A", "CNNAS Table 1"),
+    "cnnas/dimer_2d/r12_1_2/mae": Reference(9.99e-4, "A", "CNNAS Table 1"),
+    "cnnas/dimer_2d/r12_2_3/mae": Reference(9.72e-4, "A", "CNNAS Table 1"),
+    "cnnas/dimer_2d/r12_interp/mae": Reference(3.52e-3, "A", "CNNAS Table 1", "1-1.67 & 2.33-3 A"),
+    "cnnas/dimer_3d/r12_1_3/mae": Reference(3.21e-3, "A", "CNNAS Table 1"),
+    "cnnas/dimer_3d/r12_1_2/mae": Reference(1.58e-3, "A", "CNNAS Table 1"),
+    "cnnas/dimer_3d/r12_2_3/mae": Reference(1.72e-3, "A", "CNNAS Table 1"),
+    "cnnas/dimer_3d/r12_interp/mae": Reference(2.93e-3, "A", "CNNAS Table 1", "1-1.67 & 2.33-3 A"),
+    "cnnas/dimer_2d/u_-1_0/mae": Reference(1.41e-3, "epsilon", "CNNAS Table 1"),
+    "cnnas/dimer_2d/u_-0.5_0/mae": Reference(1.62e-3, "epsilon", "CNNAS Table 1"),
+    "cnnas/dimer_2d/u_-1_-0.5/mae": Reference(1.62e-3, "epsilon", "CNNAS Table 1"),
+    "cnnas/dimer_2d/u_interp/mae": Reference(1.41e-3, "epsilon", "CNNAS Table 1"),
+    "cnnas/dimer_3d/u_-1_0/mae": Reference(5.11e-3, "epsilon", "CNNAS Table 1"),
+    "cnnas/dimer_3d/u_-0.5_0/mae": Reference(1.14e-2, "epsilon", "CNNAS Table 1"),
+    "cnnas/dimer_3d/u_interp/mae": Reference(9.43e-3, "epsilon", "CNNAS Table 1"),
+    "cnnas/dimer_2d_grid32/u_-1_0/mae": Reference(4.99e-1, "epsilon", "CNNAS Table 1"),
+    "cnnas/dimer_2d_grid64/u_-1_0/mae": Reference(1.70e-3, "epsilon", "CNNAS Table 1"),
+    "cnnas/dimer_2d_grid128/u_-1_0/mae": Reference(1.06e-3, "epsilon", "CNNAS Table 1"),
+    "cnnas/baseline/random_forest/mae": Reference(1.68e-2, "A", "CNNAS Table 1"),
+    "cnnas/baseline/krr_linear/mae": Reference(1.24e-1, "A", "CNNAS Table 1"),
+    "cnnas/baseline/krr_gaussian/mae": Reference(2.47e-1, "A", "CNNAS Table 1"),
+    "cnnas/baseline/mlp/mae": Reference(1.24e-1, "A", "CNNAS Table 1"),
+    "cnnas/hexagonal_sheets/mae": Reference(0.0119, "eV", "CNNAS Table 1"),
+}
+
+
+def reference(key: str) -> Reference:
+    """Look up a paper's number; a ``KeyError`` lists the keys of the same paper."""
+    try:
+        return REFERENCES[key]
+    except KeyError:
+        paper = key.split("/")[0]
+        known = sorted(k for k in REFERENCES if k.startswith(paper + "/"))
+        raise KeyError(f"no reference number {key!r}; known for {paper!r}: {known}") from None
