@@ -49,7 +49,7 @@ def shifted_softplus(x):
         x = tf.cast(x, keras.config.floatx())
     one = tf.ones([], dtype=x.dtype)
     small = tf.math.log1p(0.5 * tf.math.expm1(tf.minimum(x, one)))
-    large = tf.nn.softplus(tf.maximum(x, one)) - tf.cast(_LN2, x.dtype)
+    large = tf.nn.softplus(tf.maximum(x, one)) - tf.constant(_LN2, dtype=x.dtype)
     return tf.where(x > one, large, small)
 
 

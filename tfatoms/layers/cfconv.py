@@ -36,7 +36,7 @@ _ACTIVATIONS = {"ssp": shifted_softplus, "linear": None}
 
 
 def _check_indices_rank(idx_i, idx_j):
-    if len(idx_i.shape) != 1 or len(idx_j.shape) != 1:
+    if idx_i.shape.rank not in (None, 1) or idx_j.shape.rank not in (None, 1):
         raise ValueError(f"idx_i and idx_j must be 1-D, got shapes {idx_i.shape} and {idx_j.shape}")
 
 

@@ -30,6 +30,13 @@ def _positive_float(value, name: str) -> float:
     return value
 
 
+def _exact_constant(values: np.ndarray):
+    """Initializer returning ``values`` (float64 NumPy) converted once to the weight dtype."""
+    def init(shape, dtype=None):
+        return tf.constant(np.broadcast_to(values, shape), dtype=dtype)
+    return init
+
+
 def rbf_centres(cutoff: float, spacing: float, start: float = 0.0) -> np.ndarray:
     """Centres ``start + k * spacing`` for ``0 <= k <= (cutoff - start) / spacing``.
 
@@ -76,12 +83,14 @@ class GaussianRBF(keras.layers.Layer):
         self.n_rbf = len(self._centres_init)
 
     def build(self, input_shape):
+        # Initial values given as float64 arrays: keras.initializers.Constant of a
+        # Python float would round through float32 even for float64 weights.
         self.centres = self.add_weight(
             name="centres", shape=(self.n_rbf,),
-            initializer=keras.initializers.Constant(self._centres_init), trainable=True)
+            initializer=_exact_constant(self._centres_init), trainable=True)
         self.widths = self.add_weight(
             name="gamma", shape=(self.n_rbf,),
-            initializer=keras.initializers.Constant(self.gamma), trainable=True)
+            initializer=_exact_constant(np.full(self.n_rbf, self.gamma)), trainable=True)
 
     def call(self, inputs):
         d = tf.cast(inputs, self.compute_dtype)
@@ -114,8 +123,10 @@ class CosineCutoff(keras.layers.Layer):
 
     def call(self, inputs):
         d = tf.cast(inputs, self.compute_dtype)
-        rc = tf.cast(self.cutoff, self.compute_dtype)
-        f = 0.5 * (tf.cos(tf.cast(np.pi, self.compute_dtype) * d / rc) + 1.0)
+        # tf.constant, not tf.cast: casting a Python float goes through float32.
+        pi_over_rc = tf.constant(math.pi / self.cutoff, dtype=self.compute_dtype)
+        f = 0.5 * (tf.cos(pi_over_rc * d) + 1.0)
+        rc = tf.constant(self.cutoff, dtype=self.compute_dtype)
         return tf.where(d < rc, f, tf.zeros_like(f))
 
     def compute_output_shape(self, input_shape):
