@@ -113,8 +113,9 @@ class ResultsWriter:
     COLUMNS = ("quantity", "ours", "paper", "ratio", "unit", "budget", "source", "note")
 
     def __init__(self, name: str, root="reproductions/results", seed=None, budget: str | None = None,
-                 data_source: str | None = None, reference_method: str | None = None, argv=None):
-        self.name = name
+                 data_source: str | None = None, reference_method: str | None = None, argv=None,
+                 protocol: str | None = None):
+        self.name, self.protocol = name, protocol
         self.dir = Path(root) / name
         self.seed, self.budget = seed, budget
         self.data_source, self.reference_method = data_source, reference_method
@@ -179,6 +180,7 @@ class ResultsWriter:
             "wall_time_s": round(time.perf_counter() - self._t0, 2),
             "seed": self.seed,
             "budget": self.budget,
+            "protocol": self.protocol,
             "data_source": self.data_source,
             "reference_method": self.reference_method,
             "hardware": hardware(),
@@ -189,8 +191,9 @@ class ResultsWriter:
     def write(self) -> Path:
         """Write table.md, table.csv, metrics.json and provenance.json; return the directory."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        header = f"# {self.name}\n\nBudget: {self.budget or '-'}; data: {self.data_source or '-'}; " \
-                 f"reference method: {self.reference_method or '-'}; seed: {self.seed}.\n\n"
+        header = f"# {self.name}\n\nBudget: {self.budget or '-'}" + (f" ({self.protocol})" if self.protocol else "") + \
+                 f"; data: {self.data_source or '-'}; reference method: {self.reference_method or '-'}; " \
+                 f"seed: {self.seed}.\n\n"
         atomic_write(self.dir / "table.md", header + self.markdown())
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=self.COLUMNS)
