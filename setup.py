@@ -20,7 +20,7 @@ core = [
     "matplotlib>=3.7",
 ]
 extras = {
-    "test": ["pytest>=7", "pytest-timeout>=2.1", "scipy>=1.10"],
+    "test": ["pytest>=7", "pytest-timeout>=2.1", "scipy>=1.10", "nbclient>=0.9", "nbformat>=5.9", "ipykernel>=6.25"],
     "mpi": ["mpi4py>=3.1", "mpich>=4.1"],
     "refs": ["tblite>=0.4", "scipy>=1.10"],
     "ml": ["scikit-learn>=1.3"],
