@@ -9,12 +9,13 @@ from scipy.spatial.transform import Rotation
 from tfatoms import keys
 from tfatoms.layers import AtomEmbedding, AtomwiseReadout, GaussianRBF, SchNetInteraction, shifted_softplus
 from tfatoms.models import Potential
+from tfatoms.models.base import AtomisticModel
 from tfatoms.models.geometry import pair_vectors
 from tfatoms.representations import build_batch
 
 
 @keras.saving.register_keras_serializable(package="tfatoms_tests")
-class TinySchNet(keras.Model):
+class TinySchNet(AtomisticModel):
     """Embedding -> 2 SchNet interactions -> atom-wise F -> F/2 (ssp) -> 1 -> sum (thesis Fig. 4.2)."""
 
     def __init__(self, n_features=8, cutoff=None, **kwargs):

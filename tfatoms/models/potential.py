@@ -16,10 +16,11 @@ import keras
 import tensorflow as tf
 
 from tfatoms import keys
+from tfatoms.models.base import AtomisticModel
 
 
 @keras.saving.register_keras_serializable(package="tfatoms")
-class Potential(keras.Model):
+class Potential(AtomisticModel):
     """Wrap ``energy_model(batch, training) -> (n_structures,)`` or ``(n_structures, 1)``.
 
     Args:
@@ -32,6 +33,7 @@ class Potential(keras.Model):
     """
 
     def __init__(self, energy_model, compute_forces: bool = True, compute_stress: bool = False, **kwargs):
+        kwargs.setdefault("autocast", False)  # positions keep their dtype (float64 for finite-difference checks)
         super().__init__(**kwargs)
         self.energy_model = energy_model
         self.compute_forces = bool(compute_forces)
@@ -56,6 +58,7 @@ class Potential(keras.Model):
             return results
         sources = [positions] + ([strain] if self.compute_stress else [])
         grads = tape.gradient(energy, sources, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        grads = [tf.convert_to_tensor(g) for g in grads]  # gathers give IndexedSlices
         if not training:
             grads = [tf.stop_gradient(g) for g in grads]
         if self.compute_forces:

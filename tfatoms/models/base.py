@@ -1,0 +1,36 @@
+"""Base class of models that take an atomistic batch dict (``tfatoms.keys``).
+
+Keras cannot build a model with dict inputs from its recorded input shapes when
+a ``.keras`` file is loaded, so :class:`AtomisticModel` builds itself by calling
+itself on a tiny example batch (two atoms, one structure) before the weights
+are restored. Every atomistic model and the ``Potential`` wrapper subclass it.
+"""
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from tfatoms import keys
+
+
+def example_batch(dtype="float32") -> dict:
+    """A minimal valid batch: an H2-like pair 0.74 A apart in a 10 A periodic box, both pair directions."""
+    return {
+        keys.ATOMIC_NUMBERS: np.array([1, 1], np.int32),
+        keys.POSITIONS: np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 0.74]], dtype),
+        keys.CELL: (10.0 * np.eye(3, dtype=dtype))[None],
+        keys.PBC: np.ones((1, 3), bool),
+        keys.STRUCTURE_INDEX: np.zeros(2, np.int32),
+        keys.N_ATOMS: np.array([2], np.int32),
+        keys.IDX_I: np.array([0, 1], np.int32),
+        keys.IDX_J: np.array([1, 0], np.int32),
+        keys.OFFSETS: np.zeros((2, 3), dtype),
+    }
+
+
+class AtomisticModel(keras.Model):
+    """A ``keras.Model`` whose ``call`` takes an atomistic batch dict; loadable from ``.keras`` files."""
+
+    def build_from_config(self, config):
+        if not self.built:
+            self(example_batch(self.compute_dtype))

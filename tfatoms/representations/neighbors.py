@@ -1,0 +1,82 @@
+"""Neighbour lists under periodic boundary conditions.
+
+A thin, validated wrapper around `vesin <https://github.com/Luthaf/vesin>`_ (a
+cell-list neighbour search in C++). vesin was measured against
+``ase.neighborlist.neighbor_list`` with ``bench/bench_neighbors.py`` and was the
+faster of the two on both a periodic 2,000-atom cell and a 20-atom molecule.
+
+Pairs are directed and listed in both directions (i -> j and j -> i); every
+periodic image of ``j`` within the cutoff is a separate pair, so cutoffs longer
+than half the cell (or than the cell) are handled exactly. The pair vector is
+``r_ij = positions[j] - positions[i] + offsets`` (see :mod:`tfatoms.keys`).
+"""
+from __future__ import annotations
+
+import numpy as np
+from vesin import NeighborList
+
+from tfatoms._validation import finite_array, positions_array
+
+
+def neighbor_pairs(positions, cell, pbc, cutoff: float, self_interaction: bool = False):
+    """All directed pairs ``(i, j, image of j)`` with ``|r_ij| < cutoff``.
+
+    Parameters
+    ----------
+    positions : (n_atoms, 3) Cartesian positions, Angstrom.
+    cell : (3, 3) lattice vectors as rows, or 3 lengths, Angstrom. May be ``None`` or
+        zero for a molecule (``pbc`` all False); the vectors along periodic axes must be
+        linearly independent.
+    pbc : bool or 3 bools, periodicity along each cell vector.
+    cutoff : float > 0, Angstrom.
+    self_interaction : also list each atom with itself at zero offset.
+
+    Returns
+    -------
+    idx_i : (n_pairs,) int32, centre atom.
+    idx_j : (n_pairs,) int32, neighbour atom.
+    offsets : (n_pairs, 3) float64, Cartesian shift ``S @ cell`` (Angstrom) of the image of j,
+        with ``S`` the integer cell shift. Pairs are sorted by i, then j, then shift.
+    """
+    pos = positions_array(positions, dim=3)
+    periodic = np.asarray(pbc, dtype=bool)
+    if periodic.shape not in ((), (3,)):
+        raise ValueError(f"pbc must be a bool or 3 bools, got {pbc!r}")
+    pbc = np.broadcast_to(periodic, (3,)).copy()
+    cell = np.zeros((3, 3)) if cell is None else finite_array(cell, "cell")
+    if cell.shape == (3,):
+        cell = np.diag(cell)
+    if cell.shape != (3, 3):
+        raise ValueError(f"cell must be a (3, 3) matrix or 3 lengths, got shape {cell.shape}")
+    if pbc.any() and np.linalg.matrix_rank(cell[pbc], tol=1e-9) < pbc.sum():
+        raise ValueError(f"cell vectors along the periodic axes {pbc.tolist()} are zero or "
+                         f"linearly dependent: {cell.tolist()}")
+    cutoff = float(cutoff)
+    if not np.isfinite(cutoff) or cutoff <= 0:
+        raise ValueError(f"cutoff must be a positive finite distance in Angstrom, got {cutoff}")
+
+    i, j, shifts = NeighborList(cutoff=cutoff, full_list=True).compute(
+        points=pos, box=cell, periodic=pbc, quantities="ijS")
+    i, j, shifts = i.astype(np.int64), j.astype(np.int64), shifts.astype(np.int64)
+    n = len(pos)
+    if self_interaction:
+        i = np.concatenate([i, np.arange(n)])
+        j = np.concatenate([j, np.arange(n)])
+        shifts = np.concatenate([shifts, np.zeros((n, 3), np.int64)])
+    order = _sort_order(i, j, shifts, n)
+    return i[order].astype(np.int32), j[order].astype(np.int32), shifts[order].astype(np.float64) @ cell
+
+
+def _sort_order(i, j, shifts, n):
+    """Permutation sorting pairs by i, then j, then shift (each triple is unique)."""
+    if len(i) == 0:
+        return np.zeros(0, np.int64)
+    cols = [np.ascontiguousarray(shifts[:, a]) for a in range(3)]
+    lows = [c.min() for c in cols]
+    spans = [int(c.max() - low) + 1 for c, low in zip(cols, lows)]
+    if float(n) * n * np.prod(spans, dtype=float) < 2.0 ** 62:   # one int64 key: much faster than lexsort
+        key = i * n + j
+        for c, low, span in zip(cols, lows, spans):
+            key = key * span + (c - low)
+        return np.argsort(key, kind="stable")
+    return np.lexsort((cols[2], cols[1], cols[0], j, i))
