@@ -37,7 +37,7 @@ def test_tiny_ednn_learns_ising_energy_and_sums_tiles():
 def test_reproduction_script_quick(tmp_path):
     import ednn_ising
     ednn_ising.main(["--quick", "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache")])
-    d = tmp_path / "out" / "ednn_ising"
+    d = tmp_path / "out" / "ednn_ising_quick"
     metrics = json.loads((d / "metrics.json").read_text())
     assert {"median_abs_error_J.test_8x8.f1_c1", "median_abs_error_J.test_128x128.f1_c1"} <= set(metrics)
     assert metrics["param_ratio.c3_over_c1"] > 7
@@ -48,5 +48,5 @@ def test_reproduction_script_quick(tmp_path):
                                                                    " --cache-dir " + str(tmp_path / "cache"))
     # a second call resumes from the finished checkpoints instead of retraining
     ednn_ising.main(["--quick", "--out", str(tmp_path / "out2"), "--cache-dir", str(tmp_path / "cache")])
-    again = json.loads((tmp_path / "out2" / "ednn_ising" / "metrics.json").read_text())
+    again = json.loads((tmp_path / "out2" / "ednn_ising_quick" / "metrics.json").read_text())
     assert again["median_abs_error_J.test_8x8.f1_c1"] == metrics["median_abs_error_J.test_8x8.f1_c1"]
