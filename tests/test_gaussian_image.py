@@ -311,3 +311,19 @@ def test_rasterize_window_bad_input(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         rasterize_window(**args)
+
+
+def test_window_into_reused_buffer_equals_fresh_window():
+    rng = np.random.default_rng(7)
+    pos = rng.uniform(0, 6.0, size=(40, 2))
+    z = rng.integers(1, 9, size=40)
+    args = (pos, z, [0.1, 0.12], (-5, 3), (32, 24))
+    fresh = rasterize_window(*args, period=(60, 50))
+    buf = np.full((32, 24), 7.0, np.float32)  # stale content must be overwritten
+    out = rasterize_window(*args, period=(60, 50), out=buf)
+    assert out is buf
+    np.testing.assert_array_equal(buf, fresh)
+    with pytest.raises(ValueError, match="out must be"):
+        rasterize_window(*args, out=np.zeros((32, 23), np.float32))
+    with pytest.raises(ValueError, match="out must be"):
+        rasterize_window(*args, out=np.zeros((32, 24), np.float64))
