@@ -20,7 +20,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 from numba import njit
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from tfatoms._validation import positive_int
 
