@@ -67,37 +67,30 @@ def _metropolis_sweeps(spins, beta, n_sweeps):
 
 @njit(cache=True)
 def _wolff_flips(spins, beta, n_flips):
-    """Wolff single-cluster updates: grow a cluster with bond probability 1 - exp(-2 beta J), flip it."""
+    """Wolff single-cluster updates: grow a cluster with bond probability 1 - exp(-2 beta J), flip it.
+
+    Sites are flipped as they join the cluster, so ``spin == s0`` also means "not yet in the cluster".
+    """
     n, L1, L2 = spins.shape
     stack = np.empty(L1 * L2, dtype=np.int64)
-    in_cluster = np.zeros((L1, L2), dtype=np.bool_)
     for c in range(n):
         p_add = 1.0 - math.exp(-2.0 * beta[c])
         for _ in range(n_flips):
             i0 = np.random.randint(L1)
             j0 = np.random.randint(L2)
             s0 = spins[c, i0, j0]
-            top = 0
-            stack[top] = i0 * L2 + j0
-            top += 1
-            in_cluster[i0, j0] = True
-            members = 0
+            spins[c, i0, j0] = -s0
+            stack[0] = i0 * L2 + j0
+            top = 1
             while top > 0:
                 top -= 1
-                k = stack[top]
-                i, j = k // L2, k % L2
-                spins[c, i, j] = -s0
-                members += 1
+                i, j = stack[top] // L2, stack[top] % L2
                 for di, dj in ((1, 0), (-1, 0), (0, 1), (0, -1)):
                     a, b = (i + di) % L1, (j + dj) % L2
-                    if spins[c, a, b] == s0 and not in_cluster[a, b] and np.random.random() < p_add:
-                        in_cluster[a, b] = True
+                    if spins[c, a, b] == s0 and np.random.random() < p_add:
+                        spins[c, a, b] = -s0
                         stack[top] = a * L2 + b
                         top += 1
-            # clear the marks (cluster members now all hold -s0)
-            for i in range(L1):
-                for j in range(L2):
-                    in_cluster[i, j] = False
 
 
 def default_temperatures(n: int, rng: np.random.Generator, t_min: float = 1.0, t_max: float = 4.5,
