@@ -34,3 +34,31 @@ class AtomisticModel(keras.Model):
     def build_from_config(self, config):
         if not self.built:
             self(example_batch(self.compute_dtype))
+
+
+class AtomwisePropertyModel(AtomisticModel):
+    """Shared head of DTNN and SchNet: ``representation(batch)`` -> atom-wise output network -> readout.
+
+    Subclasses define ``representation``, ``output_hidden``, ``output_layer``
+    and ``readout`` (:class:`tfatoms.layers.AtomwiseReadout`). ``call`` returns
+    ``(n_structures,)``, or ``{"total", "atomwise"}`` when the readout returns
+    atom-wise contributions.
+    """
+
+    @property
+    def return_atomwise(self) -> bool:
+        return self.readout.return_atomwise
+
+    def call(self, batch, training=False):
+        x = self.representation(batch)
+        e_hat = self.output_layer(self.output_hidden(x))
+        out = self.readout(e_hat, batch[keys.STRUCTURE_INDEX], batch[keys.N_ATOMS], batch[keys.ATOMIC_NUMBERS])
+        if self.readout.return_atomwise:
+            return {"total": out["total"][:, 0], "atomwise": out["atomwise"][:, 0]}
+        return out[:, 0]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(self._config, e_mu=self.readout.e_mu, e_sigma=self.readout.e_sigma,
+                      element_references=self.readout.element_references)
+        return config

@@ -57,6 +57,37 @@ REFERENCES: dict[str, Reference] = {
     "cnnas/baseline/krr_gaussian/mae": Reference(2.47e-1, "A", "CNNAS Table 1"),
     "cnnas/baseline/mlp/mae": Reference(1.24e-1, "A", "CNNAS Table 1"),
     "cnnas/hexagonal_sheets/mae": Reference(0.0119, "eV", "CNNAS Table 1"),
+    # Schuett thesis, QM9. Table 4.2: SchNet (T = 6) with 110k training molecules, MAE, mean of 3 runs.
+    "thesis/schnet_qm9_110k/homo/mae": Reference(0.95, "kcal/mol", "thesis Table 4.2"),
+    "thesis/schnet_qm9_110k/lumo/mae": Reference(0.78, "kcal/mol", "thesis Table 4.2"),
+    "thesis/schnet_qm9_110k/gap/mae": Reference(1.45, "kcal/mol", "thesis Table 4.2"),
+    "thesis/schnet_qm9_110k/zpve/mae": Reference(0.039, "kcal/mol", "thesis Table 4.2"),
+    "thesis/schnet_qm9_110k/mu/mae": Reference(0.033, "Debye", "thesis Table 4.2"),
+    "thesis/schnet_qm9_110k/alpha/mae": Reference(0.235, "Bohr^3", "thesis Table 4.2"),
+    "thesis/schnet_qm9_110k/r2/mae": Reference(0.073, "Bohr^2", "thesis Table 4.2"),
+    "thesis/schnet_qm9_110k/U0/mae": Reference(0.32, "kcal/mol", "thesis Table 4.2"),
+    "thesis/schnet_qm9_110k/U/mae": Reference(0.44, "kcal/mol", "thesis Table 4.2"),
+    "thesis/schnet_qm9_110k/H/mae": Reference(0.32, "kcal/mol", "thesis Table 4.2"),
+    "thesis/schnet_qm9_110k/G/mae": Reference(0.32, "kcal/mol", "thesis Table 4.2"),
+    "thesis/schnet_qm9_110k/Cv/mae": Reference(0.033, "cal/(mol K)", "thesis Table 4.2"),
+    # Thesis sec. 4.4.1 text (Fig. 4.6 itself gives no numbers): SchNet U0 with 100k training molecules.
+    "thesis/schnet_qm9_100k/U0/mae_T2": Reference(0.35, "kcal/mol", "thesis sec. 4.4.1"),
+    "thesis/schnet_qm9_100k/U0/mae_T6": Reference(0.32, "kcal/mol", "thesis sec. 4.4.1"),
+    # Table 4.1: parameter updates until the best validation model, SchNet T = 6.
+    "thesis/schnet_qm9_10k/steps_to_best_T6": Reference(0.93e6, "steps", "thesis Table 4.1"),
+    # Table 3.1: DTNN U0 MAE on QM9, mean of 5 runs, N training molecules, T interaction passes.
+    "thesis/dtnn_qm9_25k/U0/mae_T1": Reference(1.61, "kcal/mol", "thesis Table 3.1"),
+    "thesis/dtnn_qm9_25k/U0/mae_T2": Reference(1.09, "kcal/mol", "thesis Table 3.1"),
+    "thesis/dtnn_qm9_25k/U0/mae_T3": Reference(1.04, "kcal/mol", "thesis Table 3.1"),
+    "thesis/dtnn_qm9_50k/U0/mae_T1": Reference(1.49, "kcal/mol", "thesis Table 3.1"),
+    "thesis/dtnn_qm9_50k/U0/mae_T2": Reference(0.96, "kcal/mol", "thesis Table 3.1"),
+    "thesis/dtnn_qm9_50k/U0/mae_T3": Reference(0.94, "kcal/mol", "thesis Table 3.1"),
+    "thesis/dtnn_qm9_100k/U0/mae_T1": Reference(1.54, "kcal/mol", "thesis Table 3.1"),
+    "thesis/dtnn_qm9_100k/U0/mae_T2": Reference(0.93, "kcal/mol", "thesis Table 3.1"),
+    "thesis/dtnn_qm9_100k/U0/mae_T3": Reference(0.84, "kcal/mol", "thesis Table 3.1"),
+    # Fig. 3.7: DTNN trained on QM9, the 6,095 C7O2H10 isomers.
+    "thesis/dtnn_qm9_isomers/U0/mae": Reference(0.89, "kcal/mol", "thesis sec. 3.5.1, Fig. 3.7"),
+    "thesis/dtnn_qm9_isomers/U0/kendall_tau": Reference(0.969, "", "thesis sec. 3.5.1, Fig. 3.7"),
 }
 
 
