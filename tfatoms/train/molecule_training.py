@@ -13,7 +13,7 @@ early stopping on the validation error, the best model kept. Here:
   the last finished epoch with the same data order (shuffling is seeded by
   epoch);
 * ``time_limit_s`` ends training cleanly after the epoch that crosses it
-  (budgets that must fit a session);
+  (budgets that must fit a session); calling ``fit`` again continues;
 * ``history.jsonl``: one line per epoch.
 """
 from __future__ import annotations
@@ -147,7 +147,9 @@ class MoleculeTrainer:
         self._ensure_built(train)
         state = self._restore_last(ckpt) or {"epoch": 0, "step": 0, "best_val_mae": float("inf"), "best_epoch": -1,
                                               "seconds": 0.0, "finished": None}
-        if state["finished"]:
+        # a run stopped by its step budget or by early stopping is done; one stopped by the
+        # time limit (or killed) continues, so a rerun with more time picks up where it ended
+        if state["step"] >= max_steps or state["finished"] == "early_stopping":
             self.model.load_weights(ckpt / "best.weights.h5")
             return self._result(ckpt, state, "done")
         history_path = ckpt / "history.jsonl"
