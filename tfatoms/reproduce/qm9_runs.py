@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import keras
 import numpy as np
 
 from tfatoms.data.qm9 import PROPERTIES, QM9, qm9_split
@@ -29,7 +30,9 @@ class Budget:
     """Training budget: validation/test sizes, steps as a function of ``n_train``, learning rate.
 
     ``lr=(initial, final)`` is a cosine decay over the run; ``None`` is the thesis'
-    Adam 1e-3 decayed by 0.96 every 100,000 steps. ``n_test=None`` tests on the
+    Adam 1e-3 decayed by 0.96 every 100,000 steps (SchNet, sec. 4.4). With
+    ``momentum`` set the optimizer is SGD with that momentum instead of Adam
+    (DTNN, sec. 3.5: momentum 0.9). ``n_test=None`` tests on the
     molecules the thesis split leaves (``len(QM9) - 120,000`` = 10,831).
     """
     n_val: int
@@ -37,13 +40,16 @@ class Budget:
     steps: Callable[[int], int]
     lr: tuple[float, float] | None
     time_limit_s: float | None
+    momentum: float | None = None
     patience: int | None = None
     batch_size: int = 32
 
     def describe(self, sizes, max_steps=None, time_limit_min=None) -> str:
         steps = {n: max_steps or self.steps(n) for n in sizes}
+        opt = "Adam" if self.momentum is None else f"SGD momentum {self.momentum:g}"
         lr = ("Adam 1e-3 x 0.96 per 100k steps (thesis)" if self.lr is None
-              else f"Adam, cosine {self.lr[0]:g} -> {self.lr[1]:g}")
+              else f"{opt}, cosine {self.lr[0]:g} -> {self.lr[1]:g}" if self.lr[0] != self.lr[1]
+              else f"{opt}, lr {self.lr[0]:g}")
         limit = time_limit_min * 60 if time_limit_min else self.time_limit_s
         return (f"batch {self.batch_size}, {lr}, steps {steps}, validation {self.n_val} molecules each epoch, "
                 f"best epoch kept" + (f", time limit {limit / 60:.0f} min per model" if limit else ""))
@@ -81,6 +87,12 @@ class QM9Run:
     test_pred_table: np.ndarray
     val_mae_table: float
     train_molecules_per_s: float
+    trainer: MoleculeTrainer
+
+    def predict_table(self, data: QM9, indices) -> np.ndarray:
+        """Predictions of the trained model for molecules ``indices`` of ``data``, in table units (atomization)."""
+        pred = self.trainer.predict(molecule_batches(data, indices))
+        return pred * PROPERTIES[self.prop].to_table
 
     @property
     def test_mae_table(self) -> float:
@@ -106,7 +118,8 @@ def run_qm9_model(data: QM9, prop: str, split: dict, budget: Budget, make_model,
     ckpt = Path(checkpoint_root) / f"{model_name}_{prop}_n{len(train_idx)}_s{steps}_{lr_tag}_seed{seed}{tag}"
     model = make_model(spec.aggregation, e_mu, e_sigma)
     lr = thesis_learning_rate() if budget.lr is None else budget_learning_rate(*budget.lr, steps)
-    trainer = MoleculeTrainer(model, learning_rate=lr, jit_compile=jit_compile)
+    optimizer = None if budget.momentum is None else keras.optimizers.SGD(lr, momentum=budget.momentum)
+    trainer = MoleculeTrainer(model, learning_rate=lr, optimizer=optimizer, jit_compile=jit_compile)
     train = molecule_batches(data, train_idx, y[train_idx], budget.batch_size)
     val = molecule_batches(data, val_idx, y[val_idx], budget.batch_size)
     limit = time_limit_min * 60 if time_limit_min else budget.time_limit_s
@@ -119,7 +132,7 @@ def run_qm9_model(data: QM9, prop: str, split: dict, budget: Budget, make_model,
     run = QM9Run(prop=prop, n_train=len(train_idx), result=result, n_params=int(model.count_params()),
                  test_true_table=y[test_idx] * spec.to_table, test_pred_table=pred * spec.to_table,
                  val_mae_table=val_mae,
-                 train_molecules_per_s=result.steps * budget.batch_size / seconds)
+                 train_molecules_per_s=result.steps * budget.batch_size / seconds, trainer=trainer)
     (ckpt / "test_summary.json").write_text(json.dumps(
         {"prop": prop, "n_train": len(train_idx), "test_mae_table_unit": run.test_mae_table,
          "unit": spec.table_unit, "n_test": len(test_idx), "steps": result.steps, "seconds": result.seconds}))

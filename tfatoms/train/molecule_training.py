@@ -74,13 +74,16 @@ class MoleculeTrainer:
 
     Args:
         model: a built or unbuilt atomistic model (``call(batch, training)``).
-        learning_rate: float or Keras schedule (default: :func:`thesis_learning_rate`).
+        learning_rate: float or Keras schedule of Adam (default: :func:`thesis_learning_rate`).
+        optimizer: a Keras optimizer to use instead of Adam (``learning_rate`` is then ignored).
         jit_compile: compile the train and predict steps with XLA.
     """
 
-    def __init__(self, model, learning_rate=None, jit_compile: bool = False):
+    def __init__(self, model, learning_rate=None, optimizer=None, jit_compile: bool = False):
         self.model = model
-        self.optimizer = keras.optimizers.Adam(thesis_learning_rate() if learning_rate is None else learning_rate)
+        if optimizer is None:
+            optimizer = keras.optimizers.Adam(thesis_learning_rate() if learning_rate is None else learning_rate)
+        self.optimizer = optimizer
         self.jit_compile = bool(jit_compile)
         self._train_step = tf.function(self._train_step_impl, jit_compile=self.jit_compile, reduce_retracing=True)
         self._predict_step = tf.function(self._predict_impl, jit_compile=self.jit_compile, reduce_retracing=True)

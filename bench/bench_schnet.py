@@ -1,0 +1,128 @@
+"""SchNet throughput on real QM9 molecules, tfatoms (TensorFlow) side by side with schnetpack (PyTorch).
+
+One run measures, on the same molecules, batch size, model size and threads:
+  1. tfatoms SchNet training steps (forward + MSE + backward + Adam), graph mode and XLA;
+  2. inference (energy only) and inference with forces (Potential, F = -dE/dr);
+  3. the same three for schnetpack, by running bench/schnetpack_side.py in its own
+     virtual environment (``--schnetpack-python``; see bench/README_schnetpack.md),
+and reports molecules/s and the ratios. Batches are collated before timing on both
+sides, so data loading is excluded. The model is the thesis' SchNet (F = 64, T = 6,
+RBF 0.1 A spacing up to 12.5 A = 126 centres, covering QM9's largest distance 12.04 A,
+all pairs of a molecule); schnetpack gets the same number of centres over the same range.
+
+    python bench/bench_schnet.py [--schnetpack-python /work/spvenv/bin/python] [--threads 2]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from tfatoms import keys  # noqa: E402
+from tfatoms.data.qm9 import load_qm9  # noqa: E402
+from tfatoms.models import Potential, SchNet  # noqa: E402
+from tfatoms.representations.padded import MoleculeBatches  # noqa: E402
+from tfatoms.reproduce.results import atomic_write, hardware, package_versions  # noqa: E402
+from tfatoms.train.molecule_training import MoleculeTrainer  # noqa: E402
+
+RBF_CUTOFF, RBF_SPACING = 12.5, 0.1
+
+
+def timed(fn, batches, warmup=5):
+    for b in batches[:warmup]:
+        fn(b)
+    t0 = time.perf_counter()
+    for b in batches[warmup:]:
+        fn(b)
+    return time.perf_counter() - t0
+
+
+def tfatoms_side(data: MoleculeBatches, n_train: int, n_infer: int, jit: bool) -> dict:
+    model = SchNet(n_features=64, n_interactions=6, rbf_cutoff=RBF_CUTOFF, rbf_spacing=RBF_SPACING)
+    trainer = MoleculeTrainer(model, learning_rate=1e-4, jit_compile=jit)
+    all_batches = [tuple(tf.convert_to_tensor(x) if not isinstance(x, dict) else
+                         {k: tf.convert_to_tensor(v) for k, v in x.items()} for x in b[1:])
+                   for b in data.batches()]
+    # every padded shape is compiled before timing (XLA compiles once per bucket)
+    for b in all_batches:
+        trainer._train_step(*b)
+    train = [all_batches[k % len(all_batches)] for k in range(n_train + 5)]
+    infer = [all_batches[k % len(all_batches)] for k in range(n_infer + 5)]
+    t_train = timed(lambda b: trainer._train_step(*b).numpy(), train)
+    for b in all_batches:
+        trainer._predict_step(b[0])
+    t_infer = timed(lambda b: trainer._predict_step(b[0]).numpy(), infer)
+    potential = Potential(model, compute_forces=True)
+    forces_step = tf.function(lambda batch: potential(batch)[keys.FORCES], jit_compile=jit, reduce_retracing=True)
+    for b in all_batches:
+        forces_step(b[0])
+    t_forces = timed(lambda b: forces_step(b[0]).numpy(), infer)
+    bs = data.batch_size
+    pad_atoms = np.mean([b[0][keys.ATOMIC_NUMBERS].shape[0] for b in all_batches]) / (data.n_atoms.sum() / len(all_batches))
+    pad_pairs = np.mean([b[0][keys.IDX_I].shape[0] for b in all_batches]) / (data.n_pairs().sum() / len(all_batches))
+    return {"framework": "tfatoms", "jit_compile": jit, "n_params": int(model.count_params()),
+            "train_molecules_per_s": n_train * bs / t_train, "infer_molecules_per_s": n_infer * bs / t_infer,
+            "infer_forces_molecules_per_s": n_infer * bs / t_forces,
+            "padding_factor_atoms": float(pad_atoms), "padding_factor_pairs": float(pad_pairs)}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--molecules", type=int, default=2048, help="random QM9 molecules (seed 0)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--train-batches", type=int, default=60)
+    p.add_argument("--infer-batches", type=int, default=60)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--schnetpack-python", help="python of the schnetpack venv (omit to skip that side)")
+    p.add_argument("--out", default="bench/results/schnet_qm9.json")
+    args = p.parse_args()
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+
+    qm9 = load_qm9(progress=False)
+    idx = np.sort(np.random.default_rng(0).permutation(len(qm9))[:args.molecules])
+    sub = qm9.subset(idx)
+    energy = sub.target("U0")
+    data = MoleculeBatches(sub.numbers, sub.positions, sub.offsets, energy, batch_size=args.batch_size)
+    n_rbf = int(round(RBF_CUTOFF / RBF_SPACING)) + 1
+    results = {"molecules": args.molecules, "batch_size": args.batch_size, "threads": args.threads,
+               "model": f"SchNet F=64 T=6, {n_rbf} RBF centres 0-{RBF_CUTOFF} A, all pairs",
+               "mean_atoms_per_molecule": float(sub.n_atoms.mean()),
+               "mean_pairs_per_molecule": float(data.n_pairs().mean())}
+    for jit in (False, True):
+        r = tfatoms_side(data, args.train_batches, args.infer_batches, jit)
+        results["tfatoms_xla" if jit else "tfatoms_graph"] = r
+        print(json.dumps(r), flush=True)
+    if args.schnetpack_python:
+        with tempfile.TemporaryDirectory() as tmp:
+            npz, out = Path(tmp) / "molecules.npz", Path(tmp) / "schnetpack.json"
+            np.savez(npz, numbers=sub.numbers, positions=sub.positions, offsets=sub.offsets, energy=energy)
+            cmd = [args.schnetpack_python, str(Path(__file__).with_name("schnetpack_side.py")), "--molecules", str(npz),
+                   "--batch-size", str(args.batch_size), "--n-rbf", str(n_rbf), "--rbf-cutoff", str(RBF_CUTOFF),
+                   "--rbf-gamma", "10.0", "--features", "64", "--interactions", "6", "--threads", str(args.threads),
+                   "--train-batches", str(args.train_batches), "--infer-batches", str(args.infer_batches),
+                   "--out", str(out)]
+            subprocess.run(cmd, check=True)
+            results["schnetpack"] = json.loads(out.read_text())
+        sp = results["schnetpack"]
+        ours = (results["tfatoms_graph"], results["tfatoms_xla"])
+        results["ratio_tfatoms_over_schnetpack"] = {  # the faster of graph mode and XLA, per measurement
+            k: max(r[k] for r in ours) / sp[k]
+            for k in ("train_molecules_per_s", "infer_molecules_per_s", "infer_forces_molecules_per_s")}
+    results["hardware"] = hardware()
+    results["packages"] = package_versions()
+    atomic_write(Path(args.out), json.dumps(results, indent=1))
+    print(json.dumps({k: v for k, v in results.items() if k not in ("hardware", "packages")}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
