@@ -39,8 +39,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy.stats import kendalltau  # noqa: E402
 
-from tfatoms.data.qm9 import PROPERTIES, default_cache_dir, load_qm9  # noqa: E402
+from tfatoms.data.qm9 import PROPERTIES, load_qm9  # noqa: E402
 from tfatoms.models import DTNN  # noqa: E402
+from tfatoms.reproduce.cli import budget_name, reproduction_parser, results_name  # noqa: E402
 from tfatoms.reproduce import ResultsWriter  # noqa: E402
 from tfatoms.reproduce.qm9_runs import Budget, run_qm9_model, thesis_split  # noqa: E402
 from tfatoms.reproduce.references import REFERENCES  # noqa: E402
@@ -78,27 +79,21 @@ def isomer_figure(true, pred):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--quick", action="store_true", help="seconds, for tests (writes dtnn_qm9_quick/)")
-    g.add_argument("--full", action="store_true", help="the thesis protocol (SGD, 3,000 epochs)")
+    p, _ = reproduction_parser(__doc__, "dtnn_qm9", "the thesis protocol (SGD, 3,000 epochs)")
     p.add_argument("--n-train", type=int, nargs="+", help="training sizes (Table 3.1: 25000 50000 100000)")
     p.add_argument("--interactions", type=int, nargs="+", default=[1, 2, 3], help="T values (Table 3.1)")
     p.add_argument("--max-steps", type=int, help="override the budget's steps per model")
     p.add_argument("--tag", default="", help="suffix of the results directory")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jit", action=argparse.BooleanOptionalAction, default=True, help="XLA-compile the train step")
-    p.add_argument("--out", default="reproductions/results", help="results root")
-    p.add_argument("--cache-dir", default=str(default_cache_dir()), help="QM9 cache and checkpoints (resumable)")
     args = p.parse_args(argv)
-    budget_name = "quick" if args.quick else "full" if args.full else "default"
-    budget = BUDGETS[budget_name]
-    sizes = args.n_train or DEFAULT_N_TRAIN[budget_name]
+    budget_key = budget_name(args)
+    budget = BUDGETS[budget_key]
+    sizes = args.n_train or DEFAULT_N_TRAIN[budget_key]
     keras.utils.set_random_seed(args.seed)
 
     data = load_qm9(cache_dir=args.cache_dir)
-    name = "dtnn_qm9" + ("" if budget_name == "default" else f"_{budget_name}") + (f"_{args.tag}" if args.tag else "")
-    out = ResultsWriter(name, root=args.out, seed=args.seed, budget=budget_name,
+    name = results_name("dtnn_qm9", budget_key, args.tag)
+    out = ResultsWriter(name, root=args.out, seed=args.seed, budget=budget_key,
                         protocol=budget.describe(sizes, args.max_steps),
                         argv=["reproductions/dtnn_qm9.py", *(sys.argv[1:] if argv is None else argv)],
                         data_source="QM9 (Ramakrishnan et al. 2014) from PyPI qm9pack, 130,831 molecules",

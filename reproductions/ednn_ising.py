@@ -25,7 +25,6 @@ Training resumes after an interruption (checkpoints under --cache-dir).
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
@@ -40,7 +39,8 @@ import numpy as np  # noqa: E402
 
 from tfatoms.data.ising import T_CRITICAL, ising_dataset  # noqa: E402
 from tfatoms.models import EDNN, ising_tile_network  # noqa: E402
-from tfatoms.reproduce import ResultsWriter, reference  # noqa: E402
+from tfatoms.reproduce import ResultsWriter  # noqa: E402
+from tfatoms.reproduce.cli import budget_name, reproduction_parser, results_name  # noqa: E402
 from tfatoms.train import error_metrics, fit_resumable  # noqa: E402
 
 BUDGETS = {
@@ -85,17 +85,10 @@ def parity_figure(true, pred, n_spins, title):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--quick", action="store_true", help="about a minute, for tests (writes ednn_ising_quick/)")
-    g.add_argument("--full", action="store_true", help="the paper's Table 1 protocol, 500 epochs (ednn_ising_full/)")
+    p, g = reproduction_parser(__doc__, "ednn_ising", "the paper's Table 1 protocol, 500 epochs (ednn_ising_full/)")
     g.add_argument("--budget", choices=sorted(BUDGETS), help="any budget by name")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="reproductions/results", help="results root")
-    p.add_argument("--cache-dir", default=os.environ.get("TFATOMS_CACHE", str(Path.home() / ".cache" / "tfatoms")),
-                   help="datasets and checkpoints (resumable)")
     args = p.parse_args(argv)
-    name = args.budget or ("quick" if args.quick else "full" if args.full else "default")
+    name = budget_name(args)
     budget = BUDGETS[name]
     cache = Path(args.cache_dir) / "ednn_ising"
     keras.utils.set_random_seed(args.seed)
@@ -115,7 +108,7 @@ def main(argv=None):
             f"{' cosine-decayed to 1%' if budget['decay'] else ''}, {budget['epochs']} epochs = {steps} iterations")
     print(desc, flush=True)
     # only the default budget writes the committed results directory
-    out = ResultsWriter("ednn_ising" if name == "default" else f"ednn_ising_{name}", root=args.out, seed=args.seed, budget=name, protocol=desc,
+    out = ResultsWriter(results_name("ednn_ising", name), root=args.out, seed=args.seed, budget=name, protocol=desc,
                         argv=["reproductions/ednn_ising.py", *(sys.argv[1:] if argv is None else argv)],
                         data_source="generated: tfatoms.data.ising (checkerboard Metropolis + Wolff clusters)",
                         reference_method="exact Ising Hamiltonian H = -J sum s_i s_j, J = 1, periodic")

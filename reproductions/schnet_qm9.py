@@ -43,10 +43,10 @@ import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 
-from tfatoms.data.qm9 import PROPERTIES, default_cache_dir, load_qm9  # noqa: E402
-from tfatoms.models import DTNN, SchNet  # noqa: E402
+from tfatoms.data.qm9 import PROPERTIES, load_qm9  # noqa: E402
+from tfatoms.models import SchNet  # noqa: E402
+from tfatoms.reproduce.cli import budget_name, reproduction_parser, results_name  # noqa: E402
 from tfatoms.reproduce import ResultsWriter, reference  # noqa: E402
 from tfatoms.reproduce.references import REFERENCES  # noqa: E402
 from tfatoms.reproduce.qm9_runs import Budget, run_qm9_model, thesis_split  # noqa: E402
@@ -72,7 +72,7 @@ def make_schnet(aggregation, e_mu, e_sigma, n_features=64, n_interactions=6):
 def learning_curve_figure(rows, prop):
     fig, ax = plt.subplots(figsize=(5, 4))
     n = [r[0] for r in rows]
-    ax.loglog(n, [r[1] for r in rows], "o-", label=f"tfatoms SchNet (T=6), this run")
+    ax.loglog(n, [r[1] for r in rows], "o-", label="tfatoms SchNet (T=6), this run")
     key = f"thesis/schnet_qm9_110k/{prop}/mae"
     if key in REFERENCES:
         ax.loglog([110_000], [REFERENCES[key].value], "k*", ms=12, label="thesis Table 4.2 (110k)")
@@ -97,34 +97,28 @@ def parity_figure(true, pred, prop):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--quick", action="store_true", help="seconds, for tests (writes schnet_qm9_quick/)")
-    g.add_argument("--full", action="store_true", help="the thesis protocol: 110k, up to 10M steps")
+    p, _ = reproduction_parser(__doc__, "schnet_qm9", "the thesis protocol: 110k, up to 10M steps")
     p.add_argument("--properties", nargs="+", default=["U0"],
                    help=f"any of {', '.join(PROPERTIES)} or 'all' (Table 4.2)")
     p.add_argument("--n-train", type=int, nargs="+", help="training sizes (Fig. 4.6 learning curve)")
     p.add_argument("--max-steps", type=int, help="override the budget's number of steps")
     p.add_argument("--time-limit", type=float, help="minutes per model (overrides the budget's)")
     p.add_argument("--tag", default="", help="suffix of the results directory")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jit", action=argparse.BooleanOptionalAction, default=True,
                    help="XLA-compile the train step (faster on CPU for SchNet; see BENCHMARKS.md)")
-    p.add_argument("--out", default="reproductions/results", help="results root")
-    p.add_argument("--cache-dir", default=str(default_cache_dir()), help="QM9 cache and checkpoints (resumable)")
     args = p.parse_args(argv)
-    budget_name = "quick" if args.quick else "full" if args.full else "default"
-    budget = BUDGETS[budget_name]
+    budget_key = budget_name(args)
+    budget = BUDGETS[budget_key]
     props = list(PROPERTIES) if args.properties == ["all"] else args.properties
     unknown = [q for q in props if q not in PROPERTIES]
     if unknown:
         p.error(f"unknown properties {unknown}; choose from {', '.join(PROPERTIES)} or 'all'")
-    sizes = args.n_train or DEFAULT_N_TRAIN[budget_name]
+    sizes = args.n_train or DEFAULT_N_TRAIN[budget_key]
     keras.utils.set_random_seed(args.seed)
 
     data = load_qm9(cache_dir=args.cache_dir)
-    name = "schnet_qm9" + ("" if budget_name == "default" else f"_{budget_name}") + (f"_{args.tag}" if args.tag else "")
-    out = ResultsWriter(name, root=args.out, seed=args.seed, budget=budget_name,
+    name = results_name("schnet_qm9", budget_key, args.tag)
+    out = ResultsWriter(name, root=args.out, seed=args.seed, budget=budget_key,
                         protocol=budget.describe(sizes, args.max_steps, args.time_limit),
                         argv=["reproductions/schnet_qm9.py", *(sys.argv[1:] if argv is None else argv)],
                         data_source="QM9 (Ramakrishnan et al. 2014) from PyPI qm9pack, 130,831 molecules",
@@ -149,7 +143,7 @@ def main(argv=None):
             out.metric(f"train_seconds.{prop}.n{n_train}", run.result.seconds)
             out.metric(f"train_molecules_per_s.{prop}.n{n_train}", run.train_molecules_per_s)
             out.metric(f"val_mae.{prop}.n{n_train}", run.val_mae_table)
-            out.metric(f"n_params.schnet", run.n_params)
+            out.metric("n_params.schnet", run.n_params)
             curve.append((n_train, run.test_mae_table))
             if n_train == sizes[-1]:
                 out.save_figure(parity_figure(run.test_true_table, run.test_pred_table, prop),

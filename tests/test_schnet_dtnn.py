@@ -1,7 +1,6 @@
 """SchNet and DTNN on real QM9 molecules: invariances, finite-difference forces through the
 Potential wrapper, padded batches equal to unpadded ones, resumable training that continues
 exactly, and a short training run that beats the mean and the untrained model by far."""
-import ase
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation

@@ -39,6 +39,8 @@ from ase.data import atomic_numbers as _SYMBOL_TO_Z
 from ase.data import chemical_symbols
 from tqdm import tqdm
 
+from tfatoms.data.cache import default_cache_dir
+
 
 @dataclass(frozen=True)
 class PropertySpec:
@@ -97,11 +99,6 @@ _QM9PACK_ROWS = 130_831
 _CACHE_FORMAT = 1
 # property order on line 2 of an original QM9 .xyz file, after "gdb <index>"
 _XYZ_FIELDS = ("A", "B", "C", "mu", "alpha", "homo", "lumo", "gap", "r2", "zpve", "U0", "U", "H", "G", "Cv")
-
-
-def default_cache_dir() -> Path:
-    """``$TFATOMS_CACHE`` or ``~/.cache/tfatoms`` (the convention of ``reproductions/ednn_ising.py``)."""
-    return Path(os.environ.get("TFATOMS_CACHE") or Path.home() / ".cache" / "tfatoms")
 
 
 @dataclass(eq=False)
