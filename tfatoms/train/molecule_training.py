@@ -64,9 +64,14 @@ def _atomic_json(path: Path, data):
     os.replace(tmp, path)
 
 
-def _to_tensors(batch, targets, weights):
-    return ({k: tf.convert_to_tensor(v) for k, v in batch.items()}, tf.convert_to_tensor(targets),
-            tf.convert_to_tensor(weights))
+def batch_tensors(batch: dict) -> dict:
+    """A collated batch dict (NumPy arrays) as tensors, for the compiled steps."""
+    return {k: tf.convert_to_tensor(v) for k, v in batch.items()}
+
+
+def step_tensors(batch, targets, weights):
+    """``(batch, targets, weights)`` from :meth:`MoleculeBatches.collate` as tensors for the train step."""
+    return batch_tensors(batch), tf.convert_to_tensor(targets), tf.convert_to_tensor(weights)
 
 
 class MoleculeTrainer:
@@ -103,7 +108,7 @@ class MoleculeTrainer:
         """Predictions for every molecule of ``data``, in its order, float64."""
         out = np.empty(len(data), np.float64)
         for sel, batch, _, _ in data.batches():
-            pred = self._predict_step({k: tf.convert_to_tensor(v) for k, v in batch.items()})
+            pred = self._predict_step(batch_tensors(batch))
             out[sel] = pred.numpy()[:len(sel)]
         return out
 
@@ -113,7 +118,7 @@ class MoleculeTrainer:
     def _ensure_built(self, data):
         if not self.model.built or not self.optimizer.built:
             _, batch, targets, weights = next(data.batches())
-            self.model(_to_tensors(batch, targets, weights)[0])
+            self.model(batch_tensors(batch))
             self.optimizer.build(self.model.trainable_variables)
 
     def _save_last(self, ckpt: Path, state: dict):
@@ -164,7 +169,7 @@ class MoleculeTrainer:
             bar = tqdm(train.batches(shuffle_seed=seed * 100_003 + epoch), total=train.n_batches(),
                        desc=f"epoch {epoch + 1}", disable=not progress, leave=False)
             for _, batch, targets, weights in bar:
-                losses.append(float(self._train_step(*_to_tensors(batch, targets, weights))))
+                losses.append(float(self._train_step(*step_tensors(batch, targets, weights))))
                 state["step"] += 1
                 if state["step"] >= max_steps:
                     break
