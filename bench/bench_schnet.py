@@ -31,7 +31,7 @@ from tfatoms.data.qm9 import load_qm9  # noqa: E402
 from tfatoms.models import Potential, SchNet  # noqa: E402
 from tfatoms.representations.padded import MoleculeBatches  # noqa: E402
 from tfatoms.reproduce.results import atomic_write, hardware, package_versions  # noqa: E402
-from tfatoms.train.molecule_training import MoleculeTrainer, step_tensors  # noqa: E402
+from tfatoms.train.trainer import BatchTrainer, step_tensors  # noqa: E402
 
 RBF_CUTOFF, RBF_SPACING = 12.5, 0.1
 
@@ -47,7 +47,7 @@ def timed(fn, batches, warmup=5):
 
 def tfatoms_side(data: MoleculeBatches, n_train: int, n_infer: int, jit: bool) -> dict:
     model = SchNet(n_features=64, n_interactions=6, rbf_cutoff=RBF_CUTOFF, rbf_spacing=RBF_SPACING)
-    trainer = MoleculeTrainer(model, learning_rate=1e-4, jit_compile=jit)
+    trainer = BatchTrainer(model, learning_rate=1e-4, jit_compile=jit)
     all_batches = [step_tensors(*b[1:]) for b in data.batches()]
     # every padded shape is compiled before timing (XLA compiles once per bucket)
     for b in all_batches:

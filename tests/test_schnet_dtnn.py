@@ -11,7 +11,7 @@ from tfatoms.models import DTNN, Potential, SchNet
 from tfatoms.representations import build_batch
 from tfatoms.representations.padded import MoleculeBatches
 from tfatoms.reproduce.qm9_runs import molecule_batches, output_scaling
-from tfatoms.train.molecule_training import MoleculeTrainer
+from tfatoms.train.trainer import BatchTrainer
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +123,7 @@ def _tiny_setup(qm9, n_train, seed=0):
 def test_short_training_beats_mean_and_untrained_model(qm9, tmp_path):
     y, train_idx, val_idx, e_mu, e_sigma, train, val = _tiny_setup(qm9, 1500)
     model = SchNet(n_features=32, n_interactions=2, rbf_cutoff=12.5, e_mu=e_mu, e_sigma=e_sigma)
-    trainer = MoleculeTrainer(model, learning_rate=1e-3, jit_compile=False)
+    trainer = BatchTrainer(model, learning_rate=1e-3, jit_compile=False)
     untrained = trainer.mae(val)
     result = trainer.fit(train, val, tmp_path / "ckpt", max_steps=470, progress=False)
     mean_mae = np.mean(np.abs(y[val_idx] - y[train_idx].mean()))
@@ -141,7 +141,7 @@ def test_interrupted_training_resumes_exactly(qm9, tmp_path):
         import keras
         keras.utils.set_random_seed(3)
         model = SchNet(n_features=8, n_interactions=1, rbf_cutoff=12.5, e_mu=e_mu, e_sigma=e_sigma)
-        return MoleculeTrainer(model, learning_rate=1e-3, jit_compile=False)
+        return BatchTrainer(model, learning_rate=1e-3, jit_compile=False)
 
     straight = trainer()
     r1 = straight.fit(train, val, tmp_path / "a", max_steps=24, progress=False)

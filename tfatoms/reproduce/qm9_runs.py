@@ -3,7 +3,7 @@
 :func:`run_qm9_model` takes a property, a split and a model factory; it scales the
 outputs from the training set (thesis sec. 3.4: ``E_mu``, ``E_sigma`` of the
 per-atom target for sum pooling, of the target itself for mean pooling), trains
-with :class:`MoleculeTrainer` (resumable), restores the best validation epoch and
+with :class:`BatchTrainer` (resumable), restores the best validation epoch and
 returns test predictions in the thesis' units (Table A.1).
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 
 from tfatoms.data.qm9 import PROPERTIES, QM9, qm9_split
 from tfatoms.representations.padded import MoleculeBatches
-from tfatoms.train.molecule_training import (MoleculeTrainer, TrainingResult, budget_learning_rate,
+from tfatoms.train.trainer import (BatchTrainer, TrainingResult, budget_learning_rate,
                                              thesis_learning_rate)
 
 #: Molecules QM9 keeps for testing after the thesis' 110,000 training + 10,000 validation molecules.
@@ -87,7 +87,7 @@ class QM9Run:
     test_pred_table: np.ndarray
     val_mae_table: float
     train_molecules_per_s: float
-    trainer: MoleculeTrainer
+    trainer: BatchTrainer
 
     def predict_table(self, data: QM9, indices) -> np.ndarray:
         """Predictions of the trained model for molecules ``indices`` of ``data``, in table units (atomization)."""
@@ -119,7 +119,7 @@ def run_qm9_model(data: QM9, prop: str, split: dict, budget: Budget, make_model,
     model = make_model(spec.aggregation, e_mu, e_sigma)
     lr = thesis_learning_rate() if budget.lr is None else budget_learning_rate(*budget.lr, steps)
     optimizer = None if budget.momentum is None else keras.optimizers.SGD(lr, momentum=budget.momentum)
-    trainer = MoleculeTrainer(model, learning_rate=lr, optimizer=optimizer, jit_compile=jit_compile)
+    trainer = BatchTrainer(model, learning_rate=lr, optimizer=optimizer, jit_compile=jit_compile)
     train = molecule_batches(data, train_idx, y[train_idx], budget.batch_size)
     val = molecule_batches(data, val_idx, y[val_idx], budget.batch_size)
     limit = time_limit_min * 60 if time_limit_min else budget.time_limit_s

@@ -1,11 +1,18 @@
-"""Training of atom-wise property models (DTNN, SchNet) on padded molecule batches.
+"""Training loop shared by every model trained on fixed-shape batches (SchNet, DTNN, EDNN sheets).
+
+The data is any *batch source*: an object with ``targets`` (n,), ``len()``,
+``n_batches()`` and ``batches(shuffle_seed=None)`` yielding ``(indices, inputs,
+targets, weights)`` with NumPy ``inputs`` (an array or a dict of arrays) that
+the model takes, and per-example ``weights`` (0 for padding):
+:class:`~tfatoms.representations.padded.MoleculeBatches` for molecules,
+:class:`~tfatoms.representations.sheet_images.SheetImages` for EDNN sheets.
 
 The thesis protocol (sec. 4.4): squared loss, Adam, 32 molecules per batch,
 learning rate 1e-3 decayed by 0.96 every 100,000 steps, up to 10M steps,
 early stopping on the validation error, the best model kept. Here:
 
 * one compiled train step (``tf.function``, optionally XLA) per padded batch
-  shape of :class:`MoleculeBatches`;
+  batch shape of the source;
 * validation MAE after every epoch; ``best.weights.h5`` holds the best model,
   ``patience`` epochs without improvement stop training;
 * resume: ``state.json`` + ``last.weights.h5`` + ``last.optimizer.npz`` are
@@ -27,8 +34,6 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
-
-from tfatoms.representations.padded import MoleculeBatches
 
 
 @dataclass
@@ -64,18 +69,18 @@ def _atomic_json(path: Path, data):
     os.replace(tmp, path)
 
 
-def batch_tensors(batch: dict) -> dict:
-    """A collated batch dict (NumPy arrays) as tensors, for the compiled steps."""
-    return {k: tf.convert_to_tensor(v) for k, v in batch.items()}
+def batch_tensors(batch):
+    """Collated model inputs (an array or a dict of NumPy arrays) as tensors, for the compiled steps."""
+    return tf.nest.map_structure(tf.convert_to_tensor, batch)
 
 
 def step_tensors(batch, targets, weights):
-    """``(batch, targets, weights)`` from :meth:`MoleculeBatches.collate` as tensors for the train step."""
+    """``(inputs, targets, weights)`` of one batch as tensors for the train step."""
     return batch_tensors(batch), tf.convert_to_tensor(targets), tf.convert_to_tensor(weights)
 
 
-class MoleculeTrainer:
-    """Fit ``model(batch) -> (B + 1,)`` to padded molecule batches with the MSE loss.
+class BatchTrainer:
+    """Fit ``model(inputs)`` (one prediction per batch slot) to a batch source with the weighted MSE loss.
 
     Args:
         model: a built or unbuilt atomistic model (``call(batch, training)``).
@@ -95,7 +100,7 @@ class MoleculeTrainer:
 
     def _train_step_impl(self, batch, targets, weights):
         with tf.GradientTape() as tape:
-            pred = self.model(batch, training=True)
+            pred = tf.reshape(self.model(batch, training=True), tf.shape(targets))
             loss = tf.reduce_sum(weights * tf.square(pred - targets)) / tf.reduce_sum(weights)
         grads = tape.gradient(loss, self.model.trainable_variables)
         self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
@@ -104,15 +109,15 @@ class MoleculeTrainer:
     def _predict_impl(self, batch):
         return self.model(batch, training=False)
 
-    def predict(self, data: MoleculeBatches) -> np.ndarray:
-        """Predictions for every molecule of ``data``, in its order, float64."""
+    def predict(self, data) -> np.ndarray:
+        """Predictions for every example of the batch source ``data``, in its order, float64."""
         out = np.empty(len(data), np.float64)
         for sel, batch, _, _ in data.batches():
             pred = self._predict_step(batch_tensors(batch))
-            out[sel] = pred.numpy()[:len(sel)]
+            out[sel] = pred.numpy().reshape(-1)[:len(sel)]
         return out
 
-    def mae(self, data: MoleculeBatches) -> float:
+    def mae(self, data) -> float:
         return float(np.mean(np.abs(self.predict(data) - data.targets)))
 
     def _ensure_built(self, data):
@@ -142,14 +147,14 @@ class MoleculeTrainer:
             var.assign(value)
         return state
 
-    def fit(self, train: MoleculeBatches, val: MoleculeBatches, checkpoint_dir, max_steps: int,
+    def fit(self, train, val, checkpoint_dir, max_steps: int,
             patience: int | None = None, time_limit_s: float | None = None, seed: int = 0,
             progress: bool = True) -> TrainingResult:
         """Train until ``max_steps``, early stopping or the time limit; load the best weights at the end."""
         from tqdm.auto import tqdm
 
         if train.targets is None or val.targets is None:
-            raise ValueError("train and val MoleculeBatches need targets")
+            raise ValueError("train and val batch sources need targets")
         ckpt = Path(checkpoint_dir)
         ckpt.mkdir(parents=True, exist_ok=True)
         self._ensure_built(train)
@@ -171,6 +176,8 @@ class MoleculeTrainer:
             for _, batch, targets, weights in bar:
                 losses.append(float(self._train_step(*step_tensors(batch, targets, weights))))
                 state["step"] += 1
+                if progress and len(losses) % 20 == 0:
+                    bar.set_postfix(train_mse=f"{np.mean(losses[-20:]):.4g}", refresh=False)
                 if state["step"] >= max_steps:
                     break
             val_mae = self.mae(val)

@@ -1,0 +1,200 @@
+"""Periodic graphene sheets, pristine and porous, of any size (EDNN paper sec. 3.2.2, 3.3).
+
+Geometry. Graphene (a = 2.46 A, C-C 1.42 A) in its orthogonal 4-atom cell
+``a x sqrt(3) a`` (2.46 x 4.261 A), zigzag along x. Sheets are built from
+*blocks* of 7 x 4 cells (17.22 x 17.04 A, 112 atoms when pristine). A block is
+exactly 192 x 192 pixels of the EDNN image grid (:data:`PIXEL_SPACING`,
+0.0897 x 0.0888 A per pixel, about the paper's 35 A / 384 px), three EDNN
+tiles of focus 64 along each axis, so every sheet made of whole blocks has an
+image whose size is a multiple of the focus, at one fixed pixel size. The
+paper's ~35 x 35 A training sheets are 2 x 2 blocks (34.44 x 34.09 A,
+384 x 384 pixels, 448 atoms when pristine); its 1 um^2 sheet is 581 x 587
+blocks (10,005 x 10,003 A).
+
+Pores. Each block ``(i, j)`` draws its own holes from a generator seeded by
+``(seed, i, j)``: a Poisson number of discs (mean ``hole_density`` times the
+block area) with centres uniform in the block and radii uniform in
+``radius_range``. Atoms inside any disc (periodic minimum image) are removed,
+then atoms left with fewer than two of their three lattice neighbours are
+removed, twice (no dangling chains). Everything an atom's fate depends on lies
+within ``radius_range[1] + 2`` cells of it, so :meth:`PorousSheet.window`
+produces just the atoms of one rectangle from the few blocks around it, equal
+to the same region of the whole sheet: a process never holds a sheet it does
+not work on.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from tfatoms._validation import non_negative_int, positive_int
+
+A_LATTICE = 2.46                                   #: graphene lattice constant (Angstrom)
+CELL = (A_LATTICE, A_LATTICE * math.sqrt(3.0))     #: orthogonal 4-atom cell (Angstrom)
+#: fractional positions of the 4 atoms of the orthogonal cell (zigzag along x)
+BASIS_FRAC = np.array([[0.0, 0.0], [0.5, 1.0 / 6.0], [0.5, 0.5], [0.0, 2.0 / 3.0]])
+BOND = A_LATTICE / math.sqrt(3.0)                  #: C-C distance, 1.420 A
+BLOCK_CELLS = (7, 4)                               #: cells per block along x, y
+BLOCK_PIXELS = 192                                 #: image pixels per block along each axis
+BLOCK_SIZE = (BLOCK_CELLS[0] * CELL[0], BLOCK_CELLS[1] * CELL[1])   #: 17.22 x 17.04 A
+#: Angstrom per pixel along x and y of every sheet image (EDNN sec. 3.3: the pixel size is fixed)
+PIXEL_SPACING = (BLOCK_SIZE[0] / BLOCK_PIXELS, BLOCK_SIZE[1] / BLOCK_PIXELS)
+VACUUM = 20.0                                      #: cell height (Angstrom) used for the periodic 3-D cell
+CARBON = 6
+
+#: default pores: 0.2 holes per nm^2 of radius 2-5 A remove 8 % of the atoms (35.1 M atoms per
+#: um^2, measured on a 40 x 40 block sheet), as in the paper's 1 um^2 sheet of 35.2 M atoms
+#: (pristine graphene would have 38.2 M)
+DEFAULT_HOLE_DENSITY = 0.002                       # holes per A^2
+DEFAULT_RADIUS_RANGE = (2.0, 5.0)                  # Angstrom
+
+
+def graphene_positions(nx: int, ny: int) -> np.ndarray:
+    """Atoms of ``nx x ny`` orthogonal cells, (4 nx ny, 3), z = 0, ordered by cell (i, j) then basis."""
+    nx, ny = positive_int(nx, "nx"), positive_int(ny, "ny")
+    return _lattice(0, nx, 0, ny)
+
+
+def graphene_sheet(nx: int, ny: int, vacuum: float = VACUUM):
+    """Pristine periodic graphene of ``nx x ny`` orthogonal cells as ``ase.Atoms`` (pbc in x and y)."""
+    from ase import Atoms
+
+    pos = graphene_positions(nx, ny)
+    return Atoms(numbers=np.full(len(pos), CARBON), positions=pos,
+                 cell=[nx * CELL[0], ny * CELL[1], vacuum], pbc=(True, True, False))
+
+
+def _lattice(i0, i1, j0, j1) -> np.ndarray:
+    """Lattice atoms of cells ``i0 <= i < i1``, ``j0 <= j < j1`` (any integers), (n, 3)."""
+    i, j = np.meshgrid(np.arange(i0, i1), np.arange(j0, j1), indexing="ij")
+    frac = np.stack([i.ravel(), j.ravel()], axis=1)[:, None, :] + BASIS_FRAC[None, :, :]
+    xy = (frac * np.array(CELL)).reshape(-1, 2)
+    return np.column_stack([xy, np.zeros(len(xy))])
+
+
+@dataclass(frozen=True)
+class PorousSheet:
+    """A seeded porous graphene sheet of ``blocks = (bx, by)`` blocks, periodic in x and y.
+
+    Args:
+        blocks: blocks along x and y (each 7 x 4 cells, 192 x 192 pixels).
+        seed: the sheet's seed; block ``(i, j)`` draws its holes from ``(seed, i, j)``.
+        hole_density: mean holes per A^2 (0: pristine).
+        radius_range: hole radii are uniform in this range (Angstrom).
+    """
+
+    blocks: tuple[int, int]
+    seed: int = 0
+    hole_density: float = DEFAULT_HOLE_DENSITY
+    radius_range: tuple[float, float] = DEFAULT_RADIUS_RANGE
+
+    def __post_init__(self):
+        if np.ndim(self.blocks) != 1 or np.size(self.blocks) != 2:
+            raise ValueError(f"blocks must be two positive integers (bx, by), got {self.blocks!r}")
+        object.__setattr__(self, "blocks", tuple(positive_int(b, "blocks entry") for b in self.blocks))
+        object.__setattr__(self, "seed", non_negative_int(self.seed, "seed"))
+        density = float(self.hole_density)
+        if not math.isfinite(density) or density < 0:
+            raise ValueError(f"hole_density must be a finite number >= 0 of holes per A^2, got {self.hole_density!r}")
+        object.__setattr__(self, "hole_density", density)
+        r = tuple(float(v) for v in self.radius_range)
+        if len(r) != 2 or not (0 < r[0] <= r[1] < min(BLOCK_SIZE)):
+            raise ValueError(f"radius_range must be (r_min, r_max) with 0 < r_min <= r_max < {min(BLOCK_SIZE):.1f} A, "
+                             f"got {self.radius_range!r}")
+        object.__setattr__(self, "radius_range", r)
+
+    # ------------------------------------------------------------------ geometry
+    @property
+    def cells(self) -> tuple[int, int]:
+        return self.blocks[0] * BLOCK_CELLS[0], self.blocks[1] * BLOCK_CELLS[1]
+
+    @property
+    def size(self) -> tuple[float, float]:
+        """Periodic cell lengths (Angstrom)."""
+        return self.cells[0] * CELL[0], self.cells[1] * CELL[1]
+
+    @property
+    def area(self) -> float:
+        return self.size[0] * self.size[1]
+
+    @property
+    def pixels(self) -> tuple[int, int]:
+        """Image size in pixels at :data:`PIXEL_SPACING`."""
+        return self.blocks[0] * BLOCK_PIXELS, self.blocks[1] * BLOCK_PIXELS
+
+    @property
+    def n_pristine(self) -> int:
+        return 4 * self.cells[0] * self.cells[1]
+
+    def block_holes(self, i: int, j: int) -> tuple[np.ndarray, np.ndarray]:
+        """Hole centres (n, 2) and radii (n,) of block ``(i mod bx, j mod by)``, in that block's frame
+        shifted by ``(i, j)`` whole blocks (so unwrapped block indices give unwrapped centres)."""
+        bx, by = self.blocks
+        rng = np.random.default_rng([self.seed, i % bx, j % by])
+        n = rng.poisson(self.hole_density * BLOCK_SIZE[0] * BLOCK_SIZE[1])
+        centres = (rng.random((n, 2)) + np.array([i, j])) * np.array(BLOCK_SIZE)
+        radii = rng.uniform(*self.radius_range, size=n)
+        return centres, radii
+
+    # ------------------------------------------------------------------ atoms
+    def window(self, x0: float, x1: float, y0: float, y1: float) -> np.ndarray:
+        """Positions (n, 3) of the sheet's atoms with ``x0 <= x < x1`` and ``y0 <= y < y1`` (Angstrom).
+
+        The rectangle may extend past the periodic cell (or be negative): atoms
+        are returned at their periodic images inside the rectangle, so a window
+        plus margin around a tile block is contiguous. Only the blocks within
+        reach of the rectangle are generated. The order is deterministic.
+        """
+        if not all(math.isfinite(v) for v in (x0, x1, y0, y1)) or x1 < x0 or y1 < y0:
+            raise ValueError(f"window must be finite with x0 <= x1 and y0 <= y1, got {(x0, x1, y0, y1)}")
+        pad = 3 * A_LATTICE                            # two pruning passes reach 2 bonds out
+        i0, i1 = math.floor((x0 - pad) / CELL[0]), math.ceil((x1 + pad) / CELL[0])
+        j0, j1 = math.floor((y0 - pad) / CELL[1]), math.ceil((y1 + pad) / CELL[1])
+        pos = _lattice(i0, i1, j0, j1)
+        keep = np.ones(len(pos), bool)
+        if self.hole_density > 0:
+            reach = self.radius_range[1]
+            bi0 = math.floor((i0 * CELL[0] - reach) / BLOCK_SIZE[0])
+            bi1 = math.floor((i1 * CELL[0] + reach) / BLOCK_SIZE[0])
+            bj0 = math.floor((j0 * CELL[1] - reach) / BLOCK_SIZE[1])
+            bj1 = math.floor((j1 * CELL[1] + reach) / BLOCK_SIZE[1])
+            centres, radii = zip(*(self.block_holes(i, j) for i in range(bi0, bi1 + 1) for j in range(bj0, bj1 + 1)))
+            centres, radii = np.concatenate(centres), np.concatenate(radii)
+            if len(radii):
+                tree = cKDTree(pos[:, :2])
+                for c, r in zip(centres, radii):
+                    keep[tree.query_ball_point(c, r)] = False
+            # prune atoms with < 2 surviving lattice neighbours, twice
+            pairs = cKDTree(pos[:, :2]).query_pairs(BOND * 1.05, output_type="ndarray")
+            for _ in range(2):
+                alive = keep[pairs[:, 0]] & keep[pairs[:, 1]]
+                degree = np.bincount(pairs[alive].ravel(), minlength=len(pos))
+                keep &= degree >= 2
+        inside = (pos[:, 0] >= x0) & (pos[:, 0] < x1) & (pos[:, 1] >= y0) & (pos[:, 1] < y1)
+        return pos[keep & inside]
+
+    def positions(self) -> np.ndarray:
+        """All atoms of the periodic cell, (n, 3), z = 0."""
+        lx, ly = self.size
+        # shifted below the origin by less than the lattice's smallest x (y) gap: atoms at
+        # x = 0 (y = 0) are taken once, their images at x = lx (y = ly) not
+        eps_x, eps_y = CELL[0] / 4.0, CELL[1] / 12.0
+        return self.window(-eps_x, lx - eps_x, -eps_y, ly - eps_y)
+
+    def atoms(self, vacuum: float = VACUUM):
+        """The sheet as ``ase.Atoms`` (carbon, pbc in x and y, positions wrapped into the cell)."""
+        from ase import Atoms
+
+        pos = self.positions()
+        lx, ly = self.size
+        pos[:, 0] %= lx
+        pos[:, 1] %= ly
+        return Atoms(numbers=np.full(len(pos), CARBON), positions=pos, cell=[lx, ly, vacuum], pbc=(True, True, False))
+
+
+def porosity(n_atoms: int, sheet: PorousSheet) -> float:
+    """Fraction of the pristine lattice's atoms that were removed."""
+    return 1.0 - n_atoms / sheet.n_pristine
