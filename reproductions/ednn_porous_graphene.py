@@ -46,7 +46,7 @@ import numpy as np  # noqa: E402
 
 from tfatoms.data.lammps_rebo import REFERENCE as REBO, ReboSheet, rebo_energy  # noqa: E402
 from tfatoms.data.porous_graphene import generate_porous_graphene, load_porous_graphene  # noqa: E402
-from tfatoms.data.sheets import BLOCK_PIXELS, PIXEL_SPACING, VACUUM, PorousSheet  # noqa: E402
+from tfatoms.data.sheets import BLOCK_PIXELS, PIXEL_SPACING, VACUUM, PeriodicSheet, PorousSheet  # noqa: E402
 from tfatoms.data.xtb import REFERENCE as XTB, xtb_energy  # noqa: E402
 from tfatoms.inference.sheet import SheetPredictor  # noqa: E402
 from tfatoms.models import EDNN, dft_tile_cnn  # noqa: E402
@@ -135,7 +135,7 @@ def transfer_study(predictor, sizes, equilibrate: int):
             t0 = time.perf_counter()
             ref = rebo_energy(snap.positions, cell).energy
             t_ref = time.perf_counter() - t0
-            pred = predictor.energy(snap.positions, sheet.size)
+            pred = predictor.energy(PeriodicSheet(snap.positions, sheet.size))
             rows.append(dict(k=k, n_atoms=len(snap.positions), area=sheet.area, e_ref=ref, e_md=snap.energy,
                              e_ednn=pred.energy, t_ref=t_ref, t_md=t_md, t_ednn=pred.seconds["total"],
                              t_raster=pred.seconds["rasterise"], t_net=pred.seconds["network"]))

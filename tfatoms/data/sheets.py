@@ -176,6 +176,12 @@ class PorousSheet:
         inside = (pos[:, 0] >= x0) & (pos[:, 0] < x1) & (pos[:, 1] >= y0) & (pos[:, 1] < y1)
         return pos[keep & inside]
 
+    def window_atoms(self, x0: float, x1: float, y0: float, y1: float) -> tuple[np.ndarray, np.ndarray]:
+        """``(positions, numbers)`` of :meth:`window` (all carbon): the sheet protocol of
+        :class:`~tfatoms.inference.sheet.SheetPredictor`."""
+        pos = self.window(x0, x1, y0, y1)
+        return pos, np.full(len(pos), CARBON, np.int64)
+
     def positions(self) -> np.ndarray:
         """All atoms of the periodic cell, (n, 3), z = 0."""
         lx, ly = self.size
@@ -198,3 +204,88 @@ class PorousSheet:
 def porosity(n_atoms: int, sheet: PorousSheet) -> float:
     """Fraction of the pristine lattice's atoms that were removed."""
     return 1.0 - n_atoms / sheet.n_pristine
+
+
+class PeriodicSheet:
+    """Explicit atoms of a sheet periodic in x and y, with the window query of :class:`PorousSheet`.
+
+    Atoms are binned once (bins of about ``bin_size`` Angstrom), so a window
+    touches only its own bins: streaming a sheet of N atoms in W windows costs
+    O(N) rather than O(N W).
+
+    Args:
+        positions: ``(n, 2 or 3)`` Angstrom (z ignored by the images); wrapped into the cell.
+        size: ``(lx, ly)`` periodic cell lengths (Angstrom).
+        numbers: atomic numbers, ``(n,)`` or one int (carbon by default).
+    """
+
+    def __init__(self, positions, size, numbers=CARBON, bin_size: float = 40.0):
+        from tfatoms._validation import finite_array
+
+        pos = finite_array(positions, "positions", ndim=2)
+        if pos.shape[1] not in (2, 3):
+            raise ValueError(f"positions must have shape (n, 2) or (n, 3), got {pos.shape}")
+        self.size = tuple(float(v) for v in finite_array(size, "size", ndim=1)[:2])
+        if len(self.size) != 2 or min(self.size) <= 0:
+            raise ValueError(f"size must be two positive lengths (lx, ly), got {size!r}")
+        xy = np.mod(pos[:, :2], self.size)
+        self.positions = np.column_stack([xy, pos[:, 2] if pos.shape[1] == 3 else np.zeros(len(pos))])
+        self.numbers = np.broadcast_to(np.asarray(numbers, np.int64), (len(pos),)).copy()
+        self.nbins = tuple(max(1, int(s // bin_size)) for s in self.size)
+        b = (np.minimum((xy / self.size * self.nbins).astype(np.int64), np.array(self.nbins) - 1))
+        key = b[:, 0] * self.nbins[1] + b[:, 1]
+        self._order = np.argsort(key, kind="stable")
+        self._ptr = np.searchsorted(key[self._order], np.arange(self.nbins[0] * self.nbins[1] + 1))
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def window_atoms(self, x0: float, x1: float, y0: float, y1: float) -> tuple[np.ndarray, np.ndarray]:
+        """Atoms (every periodic image) with ``x0 <= x < x1`` and ``y0 <= y < y1``: ``(positions, numbers)``."""
+        lx, ly = self.size
+        bx, by = lx / self.nbins[0], ly / self.nbins[1]
+        pos, num = [], []
+        for i in range(math.floor(x0 / bx), math.floor(x1 / bx) + 1):
+            for j in range(math.floor(y0 / by), math.floor(y1 / by) + 1):
+                key = (i % self.nbins[0]) * self.nbins[1] + (j % self.nbins[1])
+                idx = self._order[self._ptr[key]:self._ptr[key + 1]]
+                shift = np.array([(i // self.nbins[0]) * lx, (j // self.nbins[1]) * ly, 0.0])
+                p = self.positions[idx] + shift
+                inside = (p[:, 0] >= x0) & (p[:, 0] < x1) & (p[:, 1] >= y0) & (p[:, 1] < y1)
+                pos.append(p[inside])
+                num.append(self.numbers[idx][inside])
+        if not pos:
+            return np.zeros((0, 3)), np.zeros(0, np.int64)
+        return np.concatenate(pos), np.concatenate(num)
+
+
+def read_sheet(path) -> PeriodicSheet:
+    """A periodic sheet from extended XYZ (``ase.io.read``; orthogonal in-plane cell) or HDF5
+    (datasets ``positions`` (n, 3), ``cell`` (lx, ly[, lz]), optional ``numbers``)."""
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"sheet file {path} does not exist")
+    if path.suffix in (".h5", ".hdf5"):
+        import h5py
+
+        try:
+            with h5py.File(path, "r") as fh:
+                pos, cell = fh["positions"][()], fh["cell"][()]
+                numbers = fh["numbers"][()] if "numbers" in fh else CARBON
+        except (OSError, KeyError) as exc:
+            raise ValueError(f"{path}: expected HDF5 datasets 'positions' and 'cell' ({exc})") from exc
+        return PeriodicSheet(pos, np.ravel(cell)[:2], numbers)
+    import ase.io
+
+    try:
+        atoms = ase.io.read(path)
+    except Exception as exc:   # ase raises many types for malformed files
+        raise ValueError(f"{path}: cannot read as a structure file ({exc})") from exc
+    cell = atoms.cell.array
+    if not (atoms.pbc[0] and atoms.pbc[1]) or abs(cell[0, 1]) > 1e-8 or abs(cell[1, 0]) > 1e-8 \
+            or np.any(np.abs(cell[:2, 2]) > 1e-8):
+        raise ValueError(f"{path}: the sheet must be periodic in x and y with an orthogonal in-plane cell, "
+                         f"got pbc {atoms.pbc.tolist()} and cell {cell.tolist()}")
+    return PeriodicSheet(atoms.positions, (cell[0, 0], cell[1, 1]), atoms.numbers)

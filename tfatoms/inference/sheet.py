@@ -2,9 +2,9 @@
 
 The sheet's image is never built whole. Its tile grid is cut into windows of
 ``window_tiles x window_tiles`` tiles; for each window only the atoms within
-the window, its context margin and the Gaussian stencil are rasterised
-(:func:`~tfatoms.representations.gaussian_image.rasterize_window`, periodic
-wrap by pixel index), the window image is cut into its focus + context tiles
+the window, its context margin and the Gaussian stencil are generated or
+looked up (``sheet.window_atoms``, at their periodic images) and rasterised
+(:func:`~tfatoms.representations.gaussian_image.rasterize_window`), the window image is cut into its focus + context tiles
 (a strided view, no copy per tile), the tile network runs on fixed-size
 batches of tiles, and the per-tile energies are summed in float64. The total
 equals ``EDNN(image)`` of the whole image (tested) while memory stays bounded
@@ -63,34 +63,24 @@ class TileGrid:
         return [(i, min(i + w, nx), j, min(j + w, ny)) for i in range(0, nx, w) for j in range(0, ny, w)]
 
     def window_bounds(self, window, gamma: float) -> tuple[float, float, float, float]:
-        """Rectangle (Angstrom, unwrapped) whose atoms can touch the window's tiles."""
+        """Rectangle ``(x0, x1, y0, y1)`` (Angstrom, unwrapped) holding every atom whose Gaussian
+        reaches a pixel of the window's tiles (focus and context)."""
         i0, i1, j0, j1 = window
         r = stencil_radius(gamma)
         f, c = self.focus, self.context
         hx, hy = self.spacing
-        return ((i0 * f - c) * hx - r, ((i1 * f + c) - 1) * hx + r, (j0 * f - c) * hy - r, ((j1 * f + c) - 1) * hy + r)
-
-
-def atoms_near_window(positions, grid: TileGrid, window, gamma: float) -> np.ndarray:
-    """Indices of the atoms (any periodic image) that can touch the window's tiles."""
-    x0, x1, y0, y1 = grid.window_bounds(window, gamma)
-    lx, ly = grid.pixels[0] * grid.spacing[0], grid.pixels[1] * grid.spacing[1]
-    inside = np.ones(len(positions), bool)
-    for axis, lo, hi, length in ((0, x0, x1, lx), (1, y0, y1, ly)):
-        if hi - lo < length:
-            inside &= np.mod(positions[:, axis] - lo, length) <= hi - lo
-    return np.flatnonzero(inside)
+        return ((i0 * f - c) * hx - r, (i1 * f + c) * hx + r, (j0 * f - c) * hy - r, (j1 * f + c) * hy + r)
 
 
 def window_image(positions, numbers, grid: TileGrid, window, gamma: float = 0.2, out=None) -> np.ndarray:
     """Gaussian image of the window's tiles with their context: ``((i1-i0) f + 2c, (j1-j0) f + 2c)``.
 
-    ``positions`` are the atoms that can touch the window, each in one periodic image."""
+    ``positions`` are the atoms of :meth:`TileGrid.window_bounds` at their unwrapped
+    periodic images (as a sheet's ``window_atoms`` returns them)."""
     i0, i1, j0, j1 = window
     f, c = grid.focus, grid.context
     shape = ((i1 - i0) * f + 2 * c, (j1 - j0) * f + 2 * c)
-    return rasterize_window(positions, numbers, grid.spacing, (i0 * f - c, j0 * f - c), shape, gamma=gamma,
-                            period=grid.pixels, out=out)
+    return rasterize_window(positions, numbers, grid.spacing, (i0 * f - c, j0 * f - c), shape, gamma=gamma, out=out)
 
 
 def window_tiles(image: np.ndarray, focus: int, context: int) -> np.ndarray:
@@ -102,11 +92,12 @@ def window_tiles(image: np.ndarray, focus: int, context: int) -> np.ndarray:
 
 @dataclass
 class SheetEnergy:
-    energy: float                          # eV, summed in float64
-    n_atoms: int
-    area: float                            # A^2
-    tile_energies: np.ndarray | None       # (n_tiles_x, n_tiles_y) eV, if requested
-    seconds: dict = field(default_factory=dict)   # rasterise, network, total
+    energy: float                          # eV, summed in float64 (of the windows computed)
+    n_atoms: int                           # atoms in the focus areas of those windows
+    area: float                            # A^2 of the whole sheet
+    n_tiles: int
+    tile_energies: np.ndarray | None       # (n_tiles_x, n_tiles_y) eV, if requested (0 outside the windows)
+    seconds: dict = field(default_factory=dict)   # generate, rasterise, network, total
 
 
 class SheetPredictor:
@@ -135,6 +126,14 @@ class SheetPredictor:
     def from_ednn(cls, model, spacing, gamma: float = 0.2, **kwargs) -> "SheetPredictor":
         return cls(model.tile_network, model.focus, model.context, spacing, gamma, **kwargs)
 
+    def grid(self, sheet) -> TileGrid:
+        return TileGrid.for_cell(sheet.size, self.spacing, self.focus, self.context)
+
+    def warm_up(self):
+        """Trace the network once (the first call costs about a second) so timings exclude it."""
+        t = self.focus + 2 * self.context
+        self._net(np.zeros((self.batch_tiles, t, t, 1), np.float32))
+
     def tile_energies(self, tiles: np.ndarray) -> np.ndarray:
         """Network output for each tile, float64, in fixed-size batches."""
         out = np.empty(len(tiles), np.float64)
@@ -148,32 +147,43 @@ class SheetPredictor:
             out[start:start + n] = self._net(buf).numpy().reshape(-1)[:n]
         return out
 
-    def energy(self, positions, cell, numbers=6, energy_map: bool = False, progress: bool = False) -> SheetEnergy:
-        """Energy (eV) of the periodic sheet with atoms ``positions`` (n, 2 or 3) in cell ``(lx, ly)``."""
+    def energy(self, sheet, windows=None, energy_map: bool = False, progress: bool = False) -> SheetEnergy:
+        """Energy (eV) of a periodic sheet, or of the tiles of ``windows`` (default: all).
+
+        ``sheet`` has ``size`` ``(lx, ly)`` and ``window_atoms(x0, x1, y0, y1) ->
+        (positions, numbers)`` (unwrapped periodic images inside the rectangle):
+        :class:`~tfatoms.data.sheets.PorousSheet` generates them,
+        :class:`~tfatoms.data.sheets.PeriodicSheet` holds explicit atoms.
+        """
         from tqdm.auto import tqdm
 
         t_total = time.perf_counter()
-        pos = finite_array(positions, "positions", ndim=2)[:, :2]
-        z = np.broadcast_to(np.asarray(numbers, np.int64), (len(pos),))
-        grid = TileGrid.for_cell(cell, self.spacing, self.focus, self.context)
-        windows = grid.windows(self.window_tiles)
+        grid = self.grid(sheet)
+        windows = grid.windows(self.window_tiles) if windows is None else list(windows)
         tile_map = np.zeros(grid.tiles, np.float64) if energy_map else None
-        total, t_raster, t_net = math.fsum([]), 0.0, 0.0
-        partial = []
-        for w in tqdm(windows, desc="EDNN windows", disable=not progress, unit="window"):
+        partial, n_atoms, n_tiles = [], 0, 0
+        seconds = {"generate": 0.0, "rasterise": 0.0, "network": 0.0}
+        f, (hx, hy) = self.focus, grid.spacing
+        bar = tqdm(windows, desc="EDNN windows", disable=not progress, unit="window")
+        for w in bar:
+            i0, i1, j0, j1 = w
             t0 = time.perf_counter()
-            sel = atoms_near_window(pos, grid, w, self.gamma)
-            image = window_image(pos[sel], z[sel], grid, w, self.gamma)
-            tiles = window_tiles(image, self.focus, self.context)
+            pos, numbers = sheet.window_atoms(*grid.window_bounds(w, self.gamma))
             t1 = time.perf_counter()
+            tiles = window_tiles(window_image(pos, numbers, grid, w, self.gamma), self.focus, self.context)
+            t2 = time.perf_counter()
             e = self.tile_energies(tiles)
-            t_net += time.perf_counter() - t1
-            t_raster += t1 - t0
+            seconds["generate"] += t1 - t0
+            seconds["rasterise"] += t2 - t1
+            seconds["network"] += time.perf_counter() - t2
             partial.append(math.fsum(e))
+            n_tiles += len(e)
+            n_atoms += int(np.count_nonzero((pos[:, 0] >= i0 * f * hx) & (pos[:, 0] < i1 * f * hx)
+                                            & (pos[:, 1] >= j0 * f * hy) & (pos[:, 1] < j1 * f * hy)))
             if energy_map:
-                i0, i1, j0, j1 = w
                 tile_map[i0:i1, j0:j1] = e.reshape(i1 - i0, j1 - j0)
-        total = math.fsum(partial)
-        lx, ly = grid.pixels[0] * grid.spacing[0], grid.pixels[1] * grid.spacing[1]
-        return SheetEnergy(total, len(pos), lx * ly, tile_map,
-                           {"rasterise": t_raster, "network": t_net, "total": time.perf_counter() - t_total})
+            if progress:
+                bar.set_postfix(atoms_per_s=f"{n_atoms / (time.perf_counter() - t_total):.0f}", refresh=False)
+        seconds["total"] = time.perf_counter() - t_total
+        lx, ly = grid.pixels[0] * hx, grid.pixels[1] * hy
+        return SheetEnergy(math.fsum(partial), n_atoms, lx * ly, n_tiles, tile_map, seconds)

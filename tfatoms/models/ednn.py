@@ -103,6 +103,7 @@ def dft_tile_cnn(tile_size: int = 128, channels: int = 1, spatial_dims: int = 2,
         x = conv(filters, kernel, strides=stride, padding="same", activation="relu", kernel_initializer="he_normal")(x)
     x = keras.layers.Flatten()(x)
     x = keras.layers.Dense(dense_units, activation="relu", kernel_initializer="he_normal")(x)
-    x = keras.layers.Dense(1, kernel_initializer="zeros")(x)
-    x = keras.layers.Rescaling(float(output_scale), float(output_offset), name="energy_scale")(x)
+    # the head stays float32 under a mixed (bfloat16) policy: the offset is ~80 eV per tile
+    x = keras.layers.Dense(1, kernel_initializer="zeros", dtype="float32")(x)
+    x = keras.layers.Rescaling(float(output_scale), float(output_offset), name="energy_scale", dtype="float32")(x)
     return keras.Model(inputs, x, name=name)

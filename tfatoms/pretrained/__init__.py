@@ -85,5 +85,4 @@ def check_sheet(meta: dict):
 def predict_check_sheet(model, meta: dict) -> float:
     from tfatoms.inference.sheet import SheetPredictor
 
-    sheet = check_sheet(meta)
-    return SheetPredictor.from_ednn(model, meta["spacing"], meta["gamma"]).energy(sheet.positions(), sheet.size).energy
+    return SheetPredictor.from_ednn(model, meta["spacing"], meta["gamma"]).energy(check_sheet(meta)).energy
