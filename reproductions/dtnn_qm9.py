@@ -126,9 +126,7 @@ def main(argv=None):
     out.add_row(f"{ISOMERS} isomers Kendall tau ({label})", tau, "", paper="thesis/dtnn_qm9_isomers/U0/kendall_tau",
                 metric="isomers.kendall_tau")
     out.save_figure(isomer_figure(true, pred), "fig3_7_isomers")
-    path = out.write()
-    print(out.markdown())
-    print(f"results written to {path}")
+    out.finish()
     return out
 
 

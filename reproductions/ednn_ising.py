@@ -161,9 +161,7 @@ def main(argv=None):
     ax.set(xlabel="epoch", ylabel="training MSE (J^2)", title="focus/context comparison")
     ax.legend()
     out.save_figure(fig, "focus_context_loss")
-    path = out.write()
-    print(out.markdown())
-    print(f"results in {path}")
+    out.finish()
     return out
 
 

@@ -271,9 +271,7 @@ def main(argv=None):
         meta["check"]["energy"] = predict_check_sheet(stored, meta)
         save_ednn(stored, meta, "ednn_porous_graphene", args.save_pretrained)
         print(f"pretrained model written to {args.save_pretrained}")
-    path = out.write()
-    print(out.markdown())
-    print(f"results written to {path}")
+    out.finish()
     return out
 
 

@@ -150,9 +150,7 @@ def main(argv=None):
                                 f"parity_{prop}_n{n_train}")
         if len(curve) > 1:
             out.save_figure(learning_curve_figure(curve, prop), f"learning_curve_{prop}")
-    path = out.write()
-    print(out.markdown())
-    print(f"results written to {path}")
+    out.finish()
     return out
 
 

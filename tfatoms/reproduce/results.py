@@ -188,6 +188,13 @@ class ResultsWriter:
             **self.extra,
         }
 
+    def finish(self) -> Path:
+        """Write the results, print the table and where it went; return the directory."""
+        path = self.write()
+        print(self.markdown())
+        print(f"results written to {path}")
+        return path
+
     def write(self) -> Path:
         """Write table.md, table.csv, metrics.json and provenance.json; return the directory."""
         self.dir.mkdir(parents=True, exist_ok=True)
