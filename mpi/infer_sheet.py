@@ -44,6 +44,8 @@ def parse_args(argv=None):
     p.add_argument("--map", help="also write the per-tile energy map (eV) to this .npy file")
     p.add_argument("--map-downsample", type=int, default=1, help="sum k x k tiles per map pixel")
     p.add_argument("--progress", action="store_true", help="progress bar (rank 0's windows)")
+    p.add_argument("--checkpoint", metavar="DIR",
+                   help="record each rank's progress in DIR; rerunning with the same ranks and options resumes")
     return p.parse_args(argv)
 
 
@@ -136,7 +138,9 @@ def main(argv=None) -> dict | None:
             print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2)
     t_setup = time.perf_counter() - t0
-    result = distributed_energy(predictor, sheet, comm, energy_map=bool(args.map), progress=args.progress)
+    run_key = f"{description}|model={args.model}|precision={args.precision}"
+    result = distributed_energy(predictor, sheet, comm, energy_map=bool(args.map), progress=args.progress,
+                                checkpoint_dir=args.checkpoint, run_key=run_key)
     if rank != 0:
         return None
     tile_map = result.pop("tile_energies")

@@ -107,3 +107,36 @@ def test_bad_sheet_is_a_clear_error(tmp_path, model_path, capsys):
     assert exc.value.code == 2
     assert "whole number" in capsys.readouterr().err
     assert not (tmp_path / "x.json").exists()
+
+
+def test_killed_run_resumes_from_its_checkpoint(tmp_path, model_path):
+    from tfatoms.inference.parallel import distributed_energy
+    from tfatoms.inference.sheet import SheetPredictor
+    from tfatoms.pretrained import load_ednn
+
+    model, meta = load_ednn(Path(model_path).name, Path(model_path).parent)
+    sheet = PorousSheet((2, 2), seed=3)
+    predictor = SheetPredictor.from_ednn(model, meta["spacing"], window_tiles=2)   # 9 windows
+    whole = distributed_energy(predictor, sheet, energy_map=True)
+
+    calls = []
+    real = predictor.energy
+
+    def dying(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt("killed")
+        return real(*args, **kwargs)
+
+    predictor.energy = dying
+    with pytest.raises(KeyboardInterrupt):
+        distributed_energy(predictor, sheet, energy_map=True, checkpoint_dir=tmp_path, run_key="a", chunk_windows=2)
+    predictor.energy = lambda *a, **k: calls.append(1) or real(*a, **k)
+    resumed = distributed_energy(predictor, sheet, energy_map=True, checkpoint_dir=tmp_path, run_key="a",
+                                 chunk_windows=2)
+    assert len(calls) == 3 + 3                   # 2 chunks kept, the 3 chunks left (windows 5-9) recomputed
+    assert resumed["energy_eV"] == pytest.approx(whole["energy_eV"], rel=1e-12)
+    assert resumed["n_atoms"] == whole["n_atoms"]
+    np.testing.assert_allclose(resumed["tile_energies"], whole["tile_energies"], rtol=1e-12)
+    with pytest.raises(ValueError, match="another run"):
+        distributed_energy(predictor, sheet, checkpoint_dir=tmp_path, run_key="b")

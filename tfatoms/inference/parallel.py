@@ -4,14 +4,20 @@ Every rank takes a balanced, contiguous block of the sheet's windows
 (:func:`rank_windows`), computes its partial energy with no communication
 (:meth:`SheetPredictor.energy`, which generates or reads only the atoms of its
 windows), and one ``Allreduce(SUM)`` of ``[energy, atoms, tiles]`` in float64
-gives the total on every rank. The timing breakdown and the peak memory of every
+gives the total on every rank. With a checkpoint directory every rank records
+its progress after each chunk of windows, so a killed run resumes. The timing breakdown and the peak memory of every
 rank are gathered to rank 0 for the report. Without mpi4py (``comm=None``) the
 same code runs as one process.
 """
 from __future__ import annotations
 
+import json
+import math
+import os
 import resource
 import time
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -27,20 +33,82 @@ def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def distributed_energy(predictor, sheet, comm=None, energy_map: bool = False, progress: bool = False) -> dict:
+def _load_checkpoint(path: Path, key: str, energy_map: bool):
+    if path is None or not path.exists():
+        return None
+    state = json.loads(path.read_text())
+    if state.get("key") != key:
+        raise ValueError(f"{path} belongs to another run ({state.get('key')}), not {key}: remove it or use "
+                         f"another checkpoint directory")
+    if energy_map:
+        state["map"] = np.load(path.with_suffix(".map.npy"))
+    return state
+
+
+def _save_checkpoint(path: Path, state: dict, tile_map):
+    if tile_map is not None:
+        tmp = path.with_name(f"tmp-{os.getpid()}-{path.stem}.map.npy")
+        np.save(tmp, tile_map)
+        os.replace(tmp, path.with_suffix(".map.npy"))
+    tmp = path.with_name(f"tmp-{os.getpid()}-{path.name}")
+    tmp.write_text(json.dumps({k: v for k, v in state.items() if k != "map"}))
+    os.replace(tmp, path)                      # written last: vouches for the map
+
+
+def distributed_energy(predictor, sheet, comm=None, energy_map: bool = False, progress: bool = False,
+                       checkpoint_dir=None, run_key: str = "", chunk_windows: int = 32) -> dict:
     """Total EDNN energy of ``sheet`` over the ranks of ``comm`` (an mpi4py communicator or None).
 
-    Returns (on every rank) a dict with the totals, and on rank 0 also the per-rank
-    timings (``ranks``: one dict per rank) and their max/min.
+    Each rank works through its windows in chunks of ``chunk_windows``; with
+    ``checkpoint_dir`` it records its progress there after every chunk (one file
+    per rank), and a rerun with the same ranks and ``run_key`` continues where it
+    stopped. Returns (on every rank) a dict with the totals, and on rank 0 also the
+    per-rank timings (``ranks``: one dict per rank) and their max/min.
     """
+    from tqdm.auto import tqdm
+
     rank, size = (0, 1) if comm is None else (comm.Get_rank(), comm.Get_size())
     predictor.warm_up()                        # trace the network outside the timed region
     if comm is not None:
         comm.Barrier()
     t0 = time.perf_counter()
-    windows = predictor.grid(sheet).windows(predictor.window_tiles)
+    grid = predictor.grid(sheet)
+    windows = grid.windows(predictor.window_tiles)
     mine = rank_windows(windows, rank, size)
-    part = predictor.energy(sheet, windows=mine, energy_map=energy_map, progress=progress and rank == 0)
+    ckpt = None
+    if checkpoint_dir is not None:
+        ckpt = Path(checkpoint_dir) / f"rank{rank:05d}_of_{size:05d}.json"
+        ckpt.parent.mkdir(parents=True, exist_ok=True)
+    key = f"{run_key}|grid={grid}|windows={predictor.window_tiles}|rank={rank}/{size}"
+    state = _load_checkpoint(ckpt, key, energy_map) or dict(
+        key=key, done=0, energies=[], atoms=0, tiles=0, seconds=dict(generate=0.0, rasterise=0.0, network=0.0))
+    tile_map = state.pop("map", None)
+    if energy_map and tile_map is None:
+        tile_map = np.zeros(grid.tiles, np.float64)
+    bar = tqdm(total=len(mine), initial=state["done"], desc=f"rank {rank} windows", unit="window",
+               disable=not (progress and rank == 0))
+    t_resume = time.perf_counter()
+    atoms_resumed = state["atoms"]
+    while state["done"] < len(mine):
+        chunk = mine[state["done"]:state["done"] + chunk_windows]
+        part = predictor.energy(sheet, windows=chunk, energy_map=energy_map)
+        state["energies"].append(part.energy)
+        state["atoms"] += part.n_atoms
+        state["tiles"] += part.n_tiles
+        for k in state["seconds"]:
+            state["seconds"][k] += part.seconds[k]
+        if energy_map:
+            tile_map += part.tile_energies
+        state["done"] += len(chunk)
+        if ckpt is not None:
+            _save_checkpoint(ckpt, state, tile_map)
+        bar.update(len(chunk))
+        bar.set_postfix(atoms_per_s=f"{(state['atoms'] - atoms_resumed) / (time.perf_counter() - t_resume):.0f}",
+                        refresh=False)
+    bar.close()
+    part = SimpleNamespace(energy=math.fsum(state["energies"]), n_atoms=state["atoms"], n_tiles=state["tiles"],
+                           seconds=state["seconds"], tile_energies=tile_map,
+                           area=grid.pixels[0] * grid.spacing[0] * grid.pixels[1] * grid.spacing[1])
     t_wait = time.perf_counter()
     local = np.array([part.energy, part.n_atoms, part.n_tiles], np.float64)
     total = local.copy()
