@@ -163,7 +163,8 @@ def transfer_figure(rows, test_mae_atom):
 
 def main(argv=None):
     p, _ = reproduction_parser(__doc__, "ednn_porous_graphene", "the paper's Table 1 protocol (needs a cluster)")
-    p.add_argument("--max-steps", type=int, help="override the budget's training steps")
+    p.add_argument("--max-steps", type=int,
+                   help="override the budget's training steps (more than a finished run's: it continues)")
     p.add_argument("--time-limit", type=float, help="minutes of training after which to stop at an epoch end")
     p.add_argument("--workers", type=int, default=2, help="processes for the MD dataset generation")
     p.add_argument("--save-pretrained", metavar="DIR", help="also store the trained model (float16) in DIR")
@@ -193,7 +194,9 @@ def main(argv=None):
     max_steps = args.max_steps or b["max_steps"] or b["epochs"] * train.n_batches()
     lr = b["lr"] if budget_key == "full" else budget_learning_rate(b["lr"], 1e-6, max_steps)
     trainer = BatchTrainer(model, learning_rate=lr)
-    ckpt = cache / "runs" / "ednn_porous_graphene" / f"{budget_key}_seed{args.seed}_steps{max_steps}"
+    # one checkpoint per budget and seed: a finished run given a larger --max-steps continues (Adam state and
+    # step count restored; the cosine schedule is stretched to the new total)
+    ckpt = cache / "runs" / "ednn_porous_graphene" / f"{budget_key}_seed{args.seed}"
     result = trainer.fit(train, val, ckpt, max_steps=max_steps, seed=args.seed, progress=not args.quick,
                          time_limit_s=None if args.time_limit is None else 60 * args.time_limit)
     t0 = time.perf_counter()
@@ -204,6 +207,8 @@ def main(argv=None):
     err_atom = (pred - true) / data.n_atoms[idx["test"]] * 1e3          # meV / atom
     test_mae_atom = float(np.mean(np.abs(err_atom)))
 
+    out_history = [dict(epoch=h["epoch"], step=h["step"], val_mae_eV=h["val_mae"], seconds=h["seconds"])
+                   for h in result.history]
     protocol = (f"{len(idx['train'])} training configurations from {n_geo['train']} starting geometries, "
                 f"batch {b['batch']}, Adam {b['lr']:g}{'' if budget_key == 'full' else ' cosine to 1e-6'}, "
                 f"{result.steps} steps ({result.epochs} epochs, best epoch {result.best_epoch}, "
@@ -214,6 +219,7 @@ def main(argv=None):
                         data_source=(f"generated: {data.attrs['params']['n_geometries']} seeded porous graphene "
                                      f"sheets (34.44 x 34.09 A), {data.attrs['md']}"),
                         reference_method=f"{REBO}; {XTB} check on small cells")
+    out.extra["training_history"] = out_history
     out.add_row("median |E error| per area, held-out sheets", np.median(np.abs(err_area)), "meV/A^2",
                 paper="ednn/porous_graphene/median_abs_error", metric="median_abs_error_meV_A2.test",
                 note=f"{len(true)} test configurations from {n_geo['test']} unseen starting geometries")
