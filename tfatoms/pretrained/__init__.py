@@ -47,8 +47,8 @@ def load_ednn(name: str = "ednn_porous_graphene", directory=PRETRAINED_DIR, chec
     """``(model, metadata)``: the stored EDNN (float32 weights) and its metadata.
 
     With ``check``, the stored prediction ``metadata["check"]`` (the energy of one
-    sheet) is recomputed and must agree to 1e-5 relative, so a damaged file is
-    caught at load time.
+    sheet) is recomputed and must agree to 1e-5 relative (2e-3 under a mixed
+    bfloat16 policy), so a damaged file is caught at load time.
     """
     from tfatoms.models.ednn import EDNN, dft_tile_cnn
 
@@ -68,9 +68,13 @@ def load_ednn(name: str = "ednn_porous_graphene", directory=PRETRAINED_DIR, chec
     tile_net.set_weights(weights)
     model = EDNN(tile_net, meta["focus"], meta["context"])
     if check and "check" in meta:
+        import keras
+
         got = predict_check_sheet(model, meta)
         want = meta["check"]["energy"]
-        if abs(got - want) > 1e-5 * abs(want):
+        # the stored energy was computed in float32; a mixed (bfloat16) policy moves it by ~1e-4
+        rtol = 1e-5 if keras.mixed_precision.global_policy().compute_dtype == "float32" else 2e-3
+        if abs(got - want) > rtol * abs(want):
             raise ValueError(f"{weights_path}: stored check energy {want} eV, recomputed {got} eV: damaged file?")
     return model, meta
 
