@@ -50,7 +50,8 @@ def test_rank_windows_are_balanced_contiguous_and_complete():
         assert max(map(len, parts)) - min(map(len, parts)) <= 1
 
 
-@pytest.mark.skipif(not MPIRUN.exists(), reason="mpirun (pip mpich) not installed")
+@pytest.mark.skipif(not MPIRUN.exists() or importlib.util.find_spec("mpi4py") is None,
+                    reason="mpirun (pip mpich) or mpi4py not installed")
 def test_energy_is_independent_of_the_rank_count(tmp_path, model_path):
     energies = {}
     for n in (1, 2, 3):
