@@ -26,6 +26,7 @@ import numpy as np
 
 from tfatoms import keys
 from tfatoms._validation import positive_int
+from tfatoms.representations.batch_source import BatchSource
 
 #: Cartesian offset of the padding pairs (Angstrom): a padding atom's pair with itself has this length.
 PAD_OFFSET = (1.0, 0.0, 0.0)
@@ -35,7 +36,7 @@ def _round_up(n: int, step: int) -> int:
     return -(-n // step) * step
 
 
-class MoleculeBatches:
+class MoleculeBatches(BatchSource):
     """Molecules (flat arrays + offsets) with precomputed pairs, collated into padded fixed-shape batches.
 
     Args:
@@ -82,9 +83,6 @@ class MoleculeBatches:
     def __len__(self) -> int:
         """Number of molecules."""
         return len(self.n_atoms)
-
-    def n_batches(self) -> int:
-        return -(-len(self) // self.batch_size)
 
     def _all_pairs(self):
         """Local pair indices of every molecule, concatenated, and where each molecule's pairs start."""
@@ -158,15 +156,3 @@ class MoleculeBatches:
         weights[:len(molecules)] = 1.0
         return batch, targets, weights
 
-    def batches(self, shuffle_seed: int | None = None):
-        """Iterate ``(molecule_indices, batch, targets, weights)`` over all molecules.
-
-        ``shuffle_seed=None`` keeps the order (evaluation); otherwise a
-        permutation drawn from that seed (training: pass e.g. ``seed * 100003 + epoch``).
-        """
-        order = np.arange(len(self))
-        if shuffle_seed is not None:
-            order = np.random.default_rng(shuffle_seed).permutation(len(self))
-        for start in range(0, len(order), self.batch_size):
-            sel = order[start:start + self.batch_size]
-            yield (sel, *self.collate(sel))

@@ -10,10 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 from tfatoms._validation import finite_array, positive_int
+from tfatoms.representations.batch_source import BatchSource
 from tfatoms.representations.gaussian_image import rasterize_window
 
 
-class SheetImages:
+class SheetImages(BatchSource):
     """Configurations of one periodic orthogonal 2-D cell, collated as ``(B, nx, ny, 1)`` images.
 
     Args:
@@ -52,9 +53,6 @@ class SheetImages:
     def __len__(self) -> int:
         return len(self.offsets) - 1
 
-    def n_batches(self) -> int:
-        return -(-len(self) // self.batch_size)
-
     def image(self, k: int, out: np.ndarray | None = None) -> np.ndarray:
         """Image ``(nx, ny)`` of configuration ``k`` (periodic)."""
         a, b = self.offsets[k], self.offsets[k + 1]
@@ -73,12 +71,3 @@ class SheetImages:
             targets[:len(indices)] = self.targets[indices]
         weights[:len(indices)] = 1.0
         return images, targets, weights
-
-    def batches(self, shuffle_seed: int | None = None):
-        """Iterate ``(indices, images, targets, weights)``; shuffled by ``shuffle_seed`` if given."""
-        order = np.arange(len(self))
-        if shuffle_seed is not None:
-            order = np.random.default_rng(shuffle_seed).permutation(len(self))
-        for start in range(0, len(self), self.batch_size):
-            sel = order[start:start + self.batch_size]
-            yield (sel, *self.collate(sel))

@@ -1,9 +1,10 @@
 """Training loop shared by every model trained on fixed-shape batches (SchNet, DTNN, EDNN sheets).
 
-The data is any *batch source*: an object with ``targets`` (n,), ``len()``,
-``n_batches()`` and ``batches(shuffle_seed=None)`` yielding ``(indices, inputs,
-targets, weights)`` with NumPy ``inputs`` (an array or a dict of arrays) that
-the model takes, and per-example ``weights`` (0 for padding):
+The data is any *batch source*
+(:class:`~tfatoms.representations.batch_source.BatchSource`): ``targets`` (n,),
+``len()``, ``n_batches()`` and ``batches(shuffle_seed=None)`` yielding ``(indices,
+inputs, targets, weights)`` with NumPy ``inputs`` (an array or a dict of arrays)
+that the model takes, and per-example ``weights`` (0 for padding):
 :class:`~tfatoms.representations.padded.MoleculeBatches` for molecules,
 :class:`~tfatoms.representations.sheet_images.SheetImages` for EDNN sheets.
 

@@ -1,0 +1,38 @@
+"""The batch-source protocol of :class:`~tfatoms.train.trainer.BatchTrainer`.
+
+A subclass holds ``n`` examples, ``batch_size`` and optional ``targets`` (n,)
+and implements ``__len__`` and ``collate(indices) -> (inputs, targets, weights)``
+(fixed shapes, weight 0 for padding slots); ordering and batching live here once.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class BatchSource:
+    """Iterates fixed-shape batches of ``collate``-d examples, in order or shuffled by a seed."""
+
+    batch_size: int
+    targets: np.ndarray | None
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def collate(self, indices):
+        raise NotImplementedError
+
+    def n_batches(self) -> int:
+        return -(-len(self) // self.batch_size)
+
+    def batches(self, shuffle_seed: int | None = None):
+        """Iterate ``(indices, inputs, targets, weights)`` over all examples.
+
+        ``shuffle_seed=None`` keeps the order (evaluation); otherwise a permutation
+        drawn from that seed (training: pass e.g. ``seed * 100003 + epoch``).
+        """
+        order = np.arange(len(self))
+        if shuffle_seed is not None:
+            order = np.random.default_rng(shuffle_seed).permutation(len(self))
+        for start in range(0, len(order), self.batch_size):
+            sel = order[start:start + self.batch_size]
+            yield (sel, *self.collate(sel))
