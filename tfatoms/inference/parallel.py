@@ -91,14 +91,12 @@ def distributed_energy(predictor, sheet, comm=None, energy_map: bool = False, pr
     atoms_resumed = state["atoms"]
     while state["done"] < len(mine):
         chunk = mine[state["done"]:state["done"] + chunk_windows]
-        part = predictor.energy(sheet, windows=chunk, energy_map=energy_map)
+        part = predictor.energy(sheet, windows=chunk, out_map=tile_map)     # fills its windows in place
         state["energies"].append(part.energy)
         state["atoms"] += part.n_atoms
         state["tiles"] += part.n_tiles
         for k in state["seconds"]:
             state["seconds"][k] += part.seconds[k]
-        if energy_map:
-            tile_map += part.tile_energies
         state["done"] += len(chunk)
         if ckpt is not None:
             _save_checkpoint(ckpt, state, tile_map)

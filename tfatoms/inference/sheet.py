@@ -147,20 +147,26 @@ class SheetPredictor:
             out[start:start + n] = self._net(buf).numpy().reshape(-1)[:n]
         return out
 
-    def energy(self, sheet, windows=None, energy_map: bool = False, progress: bool = False) -> SheetEnergy:
+    def energy(self, sheet, windows=None, energy_map: bool = False, progress: bool = False,
+               out_map: np.ndarray | None = None) -> SheetEnergy:
         """Energy (eV) of a periodic sheet, or of the tiles of ``windows`` (default: all).
 
         ``sheet`` has ``size`` ``(lx, ly)`` and ``window_atoms(x0, x1, y0, y1) ->
         (positions, numbers)`` (unwrapped periodic images inside the rectangle):
         :class:`~tfatoms.data.sheets.PorousSheet` generates them,
-        :class:`~tfatoms.data.sheets.PeriodicSheet` holds explicit atoms.
+        :class:`~tfatoms.data.sheets.PeriodicSheet` holds explicit atoms. With
+        ``energy_map`` the per-tile energies are returned on the tile grid (zeros
+        outside ``windows``); ``out_map`` (a float64 array of that shape) receives them
+        in place instead of a new array, for callers that stream many window lists.
         """
         from tqdm.auto import tqdm
 
         t_total = time.perf_counter()
         grid = self.grid(sheet)
         windows = grid.windows(self.window_tiles) if windows is None else list(windows)
-        tile_map = np.zeros(grid.tiles, np.float64) if energy_map else None
+        tile_map = out_map if out_map is not None else np.zeros(grid.tiles, np.float64) if energy_map else None
+        if out_map is not None and out_map.shape != grid.tiles:
+            raise ValueError(f"out_map must have the tile grid's shape {grid.tiles}, got {out_map.shape}")
         partial, n_atoms, n_tiles = [], 0, 0
         seconds = {"generate": 0.0, "rasterise": 0.0, "network": 0.0}
         f, (hx, hy) = self.focus, grid.spacing
@@ -180,7 +186,7 @@ class SheetPredictor:
             n_tiles += len(e)
             n_atoms += int(np.count_nonzero((pos[:, 0] >= i0 * f * hx) & (pos[:, 0] < i1 * f * hx)
                                             & (pos[:, 1] >= j0 * f * hy) & (pos[:, 1] < j1 * f * hy)))
-            if energy_map:
+            if tile_map is not None:
                 tile_map[i0:i1, j0:j1] = e.reshape(i1 - i0, j1 - j0)
             if progress:
                 bar.set_postfix(atoms_per_s=f"{n_atoms / (time.perf_counter() - t_total):.0f}", refresh=False)
