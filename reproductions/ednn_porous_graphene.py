@@ -50,7 +50,7 @@ from tfatoms.data.sheets import BLOCK_PIXELS, PIXEL_SPACING, VACUUM, PeriodicShe
 from tfatoms.data.xtb import REFERENCE as XTB, xtb_energy  # noqa: E402
 from tfatoms.inference.sheet import SheetPredictor  # noqa: E402
 from tfatoms.models import EDNN, dft_tile_cnn  # noqa: E402
-from tfatoms.pretrained import predict_check_sheet, save_ednn  # noqa: E402
+from tfatoms.pretrained import save_ednn  # noqa: E402
 from tfatoms.representations.sheet_images import SheetImages  # noqa: E402
 from tfatoms.reproduce import ResultsWriter  # noqa: E402
 from tfatoms.reproduce.cli import budget_name, reproduction_parser, results_name  # noqa: E402
@@ -270,12 +270,7 @@ def main(argv=None):
                     trained_by=out.provenance()["command"], git_commit=out.provenance()["git_commit"],
                     reference_method=REBO, test_median_abs_error_meV_A2=float(np.median(np.abs(err_area))),
                     test_mae_meV_atom=test_mae_atom)
-        save_ednn(model, meta, "ednn_porous_graphene", args.save_pretrained)
-        from tfatoms.pretrained import load_ednn
-        stored, _ = load_ednn("ednn_porous_graphene", args.save_pretrained, check=False)
-        meta["check"] = dict(blocks=[2, 2], seed=12345)
-        meta["check"]["energy"] = predict_check_sheet(stored, meta)
-        save_ednn(stored, meta, "ednn_porous_graphene", args.save_pretrained)
+        save_ednn(model, meta, "ednn_porous_graphene", args.save_pretrained, check_sheet=((2, 2), 12345))
         print(f"pretrained model written to {args.save_pretrained}")
     out.finish()
     return out

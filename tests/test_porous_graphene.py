@@ -295,15 +295,12 @@ def test_tiny_ednn_beats_the_mean_predictor_on_unseen_sheets(tmp_path):
 def test_pretrained_save_load_round_trip_and_damage_detection(tmp_path, fresh_ednn):
     from tfatoms.pretrained import load_ednn, predict_check_sheet, save_ednn
 
-    meta = dict(spacing=list(PIXEL_SPACING), gamma=0.2, tile_network=dict(tile_size=128, output_offset=-77.0),
-                check=dict(blocks=[1, 1], seed=3))
-    save_ednn(fresh_ednn, meta, "m", tmp_path)
-    loaded, _ = load_ednn("m", tmp_path, check=False)
-    meta["check"]["energy"] = predict_check_sheet(loaded, meta)
-    save_ednn(loaded, meta, "m", tmp_path)
-    again, got = load_ednn("m", tmp_path)          # recomputes the stored check energy
+    meta = dict(spacing=list(PIXEL_SPACING), gamma=0.2, tile_network=dict(tile_size=128, output_offset=-77.0))
+    save_ednn(fresh_ednn, meta, "m", tmp_path, check_sheet=((1, 1), 3))
+    loaded, got = load_ednn("m", tmp_path)          # recomputes the stored check energy
     assert got["focus"] == 64 and got["context"] == 32
-    meta["check"]["energy"] += 1.0
+    assert predict_check_sheet(loaded, got) == pytest.approx(got["check"]["energy"], rel=1e-5)
+    meta["check"] = dict(got["check"], energy=got["check"]["energy"] + 1.0)
     save_ednn(loaded, meta, "m", tmp_path)
     with pytest.raises(ValueError, match="damaged"):
         load_ednn("m", tmp_path)

@@ -18,11 +18,13 @@ import numpy as np
 PRETRAINED_DIR = Path(__file__).parent
 
 
-def save_ednn(model, metadata: dict, name: str, directory=PRETRAINED_DIR) -> Path:
+def save_ednn(model, metadata: dict, name: str, directory=PRETRAINED_DIR, check_sheet=None) -> Path:
     """Store an EDNN's tile network as float16 ``<name>.npz`` plus ``<name>.json`` (atomically).
 
     ``metadata`` must hold ``spacing``, ``gamma`` and ``tile_network`` (the keyword arguments of
     :func:`~tfatoms.models.ednn.dft_tile_cnn`); ``focus`` and ``context`` are taken from the model.
+    With ``check_sheet = (blocks, seed)`` the energy of that porous sheet, predicted with the
+    float16-rounded weights as stored, is added as ``metadata["check"]`` for :func:`load_ednn`.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -33,6 +35,14 @@ def save_ednn(model, metadata: dict, name: str, directory=PRETRAINED_DIR) -> Pat
     if not all(np.all(np.isfinite(w)) for w in weights):
         raise ValueError("a weight overflows float16; cannot store this model in half precision")
     meta = dict(metadata, focus=model.focus, context=model.context, weights_dtype="float16", format=1)
+    if check_sheet is not None:
+        from tfatoms.models.ednn import EDNN, dft_tile_cnn
+
+        stored = dft_tile_cnn(**meta["tile_network"])
+        stored.set_weights([w.astype(np.float32) for w in weights])
+        blocks, seed = check_sheet
+        meta["check"] = dict(blocks=[int(b) for b in blocks], seed=int(seed))
+        meta["check"]["energy"] = predict_check_sheet(EDNN(stored, model.focus, model.context), meta)
     tmp = directory / f"tmp-{os.getpid()}-{name}.npz"
     with open(tmp, "wb") as fh:
         np.savez_compressed(fh, *weights)
