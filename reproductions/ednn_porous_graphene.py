@@ -51,7 +51,7 @@ from tfatoms.data.xtb import REFERENCE as XTB, xtb_energy  # noqa: E402
 from tfatoms.inference.sheet import SheetPredictor  # noqa: E402
 from tfatoms.models import EDNN, dft_tile_cnn  # noqa: E402
 from tfatoms.pretrained import save_ednn  # noqa: E402
-from tfatoms.representations.sheet_images import SheetImages  # noqa: E402
+from tfatoms.representations.atom_images import AtomImages  # noqa: E402
 from tfatoms.reproduce import ResultsWriter  # noqa: E402
 from tfatoms.reproduce.cli import budget_name, reproduction_parser, results_name  # noqa: E402
 from tfatoms.train.trainer import BatchTrainer, budget_learning_rate  # noqa: E402
@@ -80,12 +80,12 @@ def energy_scaling(data, train_idx) -> tuple[float, float]:
     return float(per_area.std() * tile_area), float(per_area.mean() * tile_area)
 
 
-def sheet_images(data, idx, batch, targets=True) -> SheetImages:
+def sheet_images(data, idx, batch, targets=True) -> AtomImages:
     pixels = (TRAIN_BLOCKS[0] * BLOCK_PIXELS, TRAIN_BLOCKS[1] * BLOCK_PIXELS)
     offsets = np.concatenate([[0], np.cumsum(data.n_atoms[idx])])
     pos = np.concatenate([data.config(k) for k in idx])
-    return SheetImages(pos, offsets, data.cell[:2], pixels, targets=data.energy[idx] if targets else None,
-                       batch_size=batch, gamma=GAMMA)
+    return AtomImages(pos, offsets, data.cell[:2], pixels, numbers=6,
+                      targets=data.energy[idx] if targets else None, batch_size=batch, gamma=GAMMA)
 
 
 def fig7(true_area, pred_area):

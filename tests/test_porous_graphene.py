@@ -6,7 +6,7 @@ from tfatoms.data import porous_graphene as pg
 from tfatoms.data.sheets import (BLOCK_PIXELS, BOND, CELL, PIXEL_SPACING, PeriodicSheet, PorousSheet,
                                  graphene_positions, graphene_sheet, porosity, read_sheet)
 from tfatoms.inference.sheet import SheetPredictor, TileGrid
-from tfatoms.representations.sheet_images import SheetImages
+from tfatoms.representations.atom_images import AtomImages
 
 
 def _sorted_rows(a):
@@ -198,8 +198,8 @@ def test_truncated_dataset_file_is_a_clear_error(tmp_path):
 def test_sheet_images_integrate_to_the_atom_count():
     sheet = PorousSheet((2, 2), seed=9)
     pos = sheet.positions()
-    src = SheetImages(np.concatenate([pos, pos[:100]]), [0, len(pos), len(pos) + 100], sheet.size, sheet.pixels,
-                      targets=[1.0, 2.0], batch_size=3)
+    src = AtomImages(np.concatenate([pos, pos[:100]]), [0, len(pos), len(pos) + 100], sheet.size, sheet.pixels,
+                     numbers=6, targets=[1.0, 2.0], batch_size=3)
     images, targets, weights = src.collate([0, 1])
     per_atom = 6 * 2 * np.pi * 0.2 ** 2 / (PIXEL_SPACING[0] * PIXEL_SPACING[1])
     np.testing.assert_allclose(images[:2].sum(axis=(1, 2, 3)), np.array([len(pos), 100]) * per_atom, rtol=1e-4)
@@ -224,7 +224,7 @@ def fresh_ednn():
 def test_streamed_prediction_equals_the_whole_image(fresh_ednn):
     sheet = PorousSheet((2, 2), seed=9)
     pos = sheet.positions()
-    image = SheetImages(pos, [0, len(pos)], sheet.size, sheet.pixels).collate([0])[0]
+    image = AtomImages(pos, [0, len(pos)], sheet.size, sheet.pixels, numbers=6).collate([0])[0]
     whole = float(fresh_ednn(image).numpy().ravel()[0])
     for window, batch in [(16, 256), (2, 5), (4, 7)]:
         pred = SheetPredictor.from_ednn(fresh_ednn, PIXEL_SPACING, window_tiles=window, batch_tiles=batch)
@@ -268,8 +268,8 @@ def test_tiny_ednn_beats_the_mean_predictor_on_unseen_sheets(tmp_path):
 
     def source(idx):
         pos = np.concatenate([data.config(k) for k in idx])
-        return SheetImages(pos, np.concatenate([[0], np.cumsum(data.n_atoms[idx])]), data.cell[:2], pixels,
-                           targets=data.energy[idx], batch_size=8, gamma=0.4)
+        return AtomImages(pos, np.concatenate([[0], np.cumsum(data.n_atoms[idx])]), data.cell[:2], pixels,
+                          numbers=6, targets=data.energy[idx], batch_size=8, gamma=0.4)
 
     tile_area = 16 * 16 * PIXEL_SPACING[0] * PIXEL_SPACING[1] * 16
     per_area = data.energy_per_area[train]

@@ -6,7 +6,7 @@ The data is any *batch source*
 inputs, targets, weights)`` with NumPy ``inputs`` (an array or a dict of arrays)
 that the model takes, and per-example ``weights`` (0 for padding):
 :class:`~tfatoms.representations.padded.MoleculeBatches` for molecules,
-:class:`~tfatoms.representations.sheet_images.SheetImages` for EDNN sheets.
+:class:`~tfatoms.representations.atom_images.AtomImages` for EDNN sheets.
 
 The thesis protocol (sec. 4.4): squared loss, Adam, 32 molecules per batch,
 learning rate 1e-3 decayed by 0.96 every 100,000 steps, up to 10M steps,
