@@ -1,9 +1,10 @@
 """Paper architectures built from tfatoms.layers, and the Potential wrapper."""
 from tfatoms.models.base import AtomisticModel, AtomwisePropertyModel, example_batch
+from tfatoms.models.cnnas import network_1, network_2, shifted_copies_network
 from tfatoms.models.dtnn import DTNN
 from tfatoms.models.ednn import EDNN, dft_tile_cnn, ising_tile_network
 from tfatoms.models.potential import Potential
 from tfatoms.models.schnet import SchNet
 
 __all__ = ["AtomisticModel", "AtomwisePropertyModel", "example_batch", "DTNN", "EDNN", "Potential", "SchNet",
-           "dft_tile_cnn", "ising_tile_network"]
+           "dft_tile_cnn", "ising_tile_network", "network_1", "network_2", "shifted_copies_network"]

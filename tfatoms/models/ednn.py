@@ -19,6 +19,7 @@ from __future__ import annotations
 import keras
 
 from tfatoms.layers.tiles import TileExtract, TileSum
+from tfatoms.models.cnnas import NETWORK_1_CONVS, cnn_regressor
 
 
 @keras.saving.register_keras_serializable(package="tfatoms")
@@ -77,8 +78,8 @@ def ising_tile_network(focus: int = 1, context: int = 1, channels: int = 1, name
     return keras.Model(inputs, keras.layers.Dense(1)(x), name=name)
 
 
-#: (filters, kernel, stride) of the 13 convolutions of the EDNN DFT tile CNN (EDNN sec. 2.1).
-DFT_TILE_CNN_CONVS = ([(64, 3, 2)] * 2 + [(16, 4, 1)] * 6 + [(64, 3, 2)] + [(32, 3, 1)] * 4)
+#: (filters, kernel, stride) of the 13 convolutions of the EDNN DFT tile CNN (EDNN sec. 2.1): CNNAS Network 1.
+DFT_TILE_CNN_CONVS = NETWORK_1_CONVS
 
 
 def dft_tile_cnn(tile_size: int = 128, channels: int = 1, spatial_dims: int = 2, dense_units: int = 1024,
@@ -96,14 +97,5 @@ def dft_tile_cnn(tile_size: int = 128, channels: int = 1, spatial_dims: int = 2,
     (the paper does not state its initialisation); the output layer starts at
     zero, so an untrained model predicts ``output_offset`` per tile.
     """
-    conv = {2: keras.layers.Conv2D, 3: keras.layers.Conv3D}[spatial_dims]
-    inputs = keras.Input((tile_size,) * spatial_dims + (channels,))
-    x = inputs
-    for filters, kernel, stride in DFT_TILE_CNN_CONVS:
-        x = conv(filters, kernel, strides=stride, padding="same", activation="relu", kernel_initializer="he_normal")(x)
-    x = keras.layers.Flatten()(x)
-    x = keras.layers.Dense(dense_units, activation="relu", kernel_initializer="he_normal")(x)
-    # the head stays float32 under a mixed (bfloat16) policy: the offset is ~80 eV per tile
-    x = keras.layers.Dense(1, kernel_initializer="zeros", dtype="float32")(x)
-    x = keras.layers.Rescaling(float(output_scale), float(output_offset), name="energy_scale", dtype="float32")(x)
-    return keras.Model(inputs, x, name=name)
+    return cnn_regressor((tile_size,) * spatial_dims + (channels,), DFT_TILE_CNN_CONVS, dense_units,
+                         output_scale, output_offset, name=name, output_name="energy_scale")

@@ -14,7 +14,7 @@ early stopping on the validation error, the best model kept. Here:
 
 * one compiled train step (``tf.function``, optionally XLA) per padded batch
   batch shape of the source;
-* validation MAE after every epoch; ``best.weights.h5`` holds the best model,
+* validation MAE and MSE after every epoch; ``best.weights.h5`` holds the best model,
   ``patience`` epochs without improvement stop training;
 * resume: ``state.json`` + ``last.weights.h5`` + ``last.optimizer.npz`` are
   written atomically at every epoch end, and a restarted run continues from
@@ -181,11 +181,13 @@ class BatchTrainer:
                     bar.set_postfix(train_mse=f"{np.mean(losses[-20:]):.4g}", refresh=False)
                 if state["step"] >= max_steps:
                     break
-            val_mae = self.mae(val)
+            val_err = self.predict(val) - val.targets
+            val_mae = float(np.mean(np.abs(val_err)))
             state["epoch"] = epoch + 1
             state["seconds"] = time.perf_counter() - t_start
             record = {"epoch": epoch + 1, "step": state["step"], "train_mse": float(np.mean(losses)),
-                      "val_mae": val_mae, "lr": float(keras.ops.convert_to_numpy(self.optimizer.learning_rate)),
+                      "val_mae": val_mae, "val_mse": float(np.mean(val_err ** 2)),
+                      "lr": float(keras.ops.convert_to_numpy(self.optimizer.learning_rate)),
                       "seconds": state["seconds"]}
             if val_mae < state["best_val_mae"]:
                 state["best_val_mae"], state["best_epoch"] = val_mae, epoch + 1
