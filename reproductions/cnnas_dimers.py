@@ -180,7 +180,7 @@ def train_row(row: Row, b: dict, seed: int, cache: Path, ckpt_root: Path, progre
                   val_mse=best.get("val_mse", float("nan")), history=fit.history,
                   train_images_per_s=fit.steps * b["batch"] / max(fit.seconds, 1e-9))
     record["test_pred"], record["test_true"] = pred, y[split["test"]]
-    record["train_labels"] = y[split["train"]]
+    record["train_labels"], record["train_r12"] = y[split["train"]], data.r12[split["train"]]
     print(f"   test MAE {record['test_mae']:.3g} {row.unit} (paper: see table), {fit.seconds:.0f} s", flush=True)
     return record, trainer, plan
 
@@ -206,8 +206,20 @@ def evaluate_full_range(trainer, plan: dict, row: Row, eval_data, batch: int) ->
     return out
 
 
-def run_baselines(data, split, b: dict, seed: int) -> dict:
-    """scikit-learn baselines of sec. 3.1 on the raw flattened images of the 1-2 A distance task."""
+def run_baselines(data, split, b: dict, seed: int, cache_file: Path | None = None) -> dict:
+    """scikit-learn baselines of sec. 3.1 on the raw flattened images of the 1-2 A distance task.
+
+    With ``cache_file`` the results are stored there with their parameters and reused by a rerun
+    (the random forest alone takes minutes).
+    """
+    params = {k: b[k] for k in ("grid", "n_baseline", "rf_trees", "rf_max_features")} | {
+        "seed": seed, "dataset": data.params}
+    params["grid"] = b["grid"][2]
+    if cache_file is not None and cache_file.exists():
+        stored = json.loads(cache_file.read_text())
+        if stored.get("params") == json.loads(json.dumps(params)):
+            print("   baselines: reusing " + str(cache_file), flush=True)
+            return stored["results"]
     from sklearn.ensemble import RandomForestRegressor
     from sklearn.kernel_ridge import KernelRidge
     from sklearn.neural_network import MLPRegressor
@@ -233,6 +245,9 @@ def run_baselines(data, split, b: dict, seed: int) -> dict:
         mae = float(np.mean(np.abs(model.predict(x_test) - y_test)))
         out[name] = {"mae": mae, "seconds": time.perf_counter() - t0}
         print(f"   baseline {name}: MAE {mae:.4g} A ({out[name]['seconds']:.0f} s)", flush=True)
+    if cache_file is not None:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(cache_file, json.dumps({"params": params, "results": out}, indent=1))
     return out
 
 
@@ -275,7 +290,7 @@ def fig4(records):
     return fig
 
 
-def fig5(evals, rows_by_key, train_labels):
+def fig5(evals, rows_by_key, train_r12):
     fig, axes = plt.subplots(2, 3, figsize=(13, 8))
     r = np.linspace(1.0, 3.0, 400)
     for ax, key, tag in zip(axes.ravel(), FIG5, "abcdef"):
@@ -283,7 +298,7 @@ def fig5(evals, rows_by_key, train_labels):
             ax.set_visible(False)
             continue
         ev, row = evals[key], rows_by_key[key]
-        _label_hist(ax, train_labels[key])
+        _label_hist(ax, train_r12[key])
         ax.scatter(ev["r12"][ev["inside"]], ev["pred"][ev["inside"]], s=2, label="in training range")
         ax.scatter(ev["r12"][~ev["inside"]], ev["pred"][~ev["inside"]], s=2, c="C3", label="held out")
         if row.label == "distance":
@@ -297,7 +312,7 @@ def fig5(evals, rows_by_key, train_labels):
                title=f"({tag}) {kind}: {row.selection.describe()}\nMAE in {ev['mae_in']:.2g}, "
                      f"held out {ev['mae_out']:.2g} ({ev['ratio_out_in']:.0f}x)")
         ax.legend(fontsize=7, markerscale=4)
-    fig.suptitle("Fig. 5: 2-D models on dimers over the whole 1-3 A range (training labels in light blue)")
+    fig.suptitle("Fig. 5: 2-D models on dimers over the whole 1-3 A range (training distances in light blue)")
     fig.tight_layout()
     return fig
 
@@ -330,14 +345,14 @@ def main(argv=None):
     if any(k in wanted for k in FIG5):
         eval_data = dimer_dataset(cache / "dimers" / f"2d_eval_1_3_n{b['n_eval']}_s{args.seed}.h5", b["n_eval"], 2,
                                   Selection("distance", ((1.0, 3.0),)), seed=row_seed(args.seed, "fig5_eval"))
-    records, evals, train_labels = {}, {}, {}
+    records, evals, train_r12 = {}, {}, {}
     t_start = time.perf_counter()
     for row in rows:
         rec, trainer, plan = train_row(row, b, args.seed, cache, ckpt_root, progress)
         records[row.key] = rec
         if eval_data is not None and row.key in FIG5:
             evals[row.key] = evaluate_full_range(trainer, plan, row, eval_data, b["batch"])
-            train_labels[row.key] = rec["train_labels"]
+            train_r12[row.key] = rec["train_r12"]
             ev = evals[row.key]
             print(f"   whole 1-3 A range: MAE in range {ev['mae_in']:.3g}, held out {ev['mae_out']:.3g} "
                   f"({ev['ratio_out_in']:.1f}x)" + (f", saturation ratio {ev['saturation_ratio']:.2f}"
@@ -349,7 +364,7 @@ def main(argv=None):
         plan = row_plan(row, b)
         data = load_row_data(row, plan, args.seed, cache)
         print(f"== baselines on {row.selection.describe()}, {plan['grid']}^2 images", flush=True)
-        baselines = run_baselines(data, data.split(args.seed), b, args.seed)
+        baselines = run_baselines(data, data.split(args.seed), b, args.seed, ckpt_root / "baselines.json")
     cnn_seconds = time.perf_counter() - t_start
 
     # ------------------------------------------------------------------ table
@@ -403,7 +418,7 @@ def main(argv=None):
     if all(k in records for k in FIG4):
         out.save_figure(fig4([records[k] for k in FIG4]), "fig4_parity")
     if evals:
-        out.save_figure(fig5(evals, rows_by_key, train_labels), "fig5_interp_extrap")
+        out.save_figure(fig5(evals, rows_by_key, train_r12), "fig5_interp_extrap")
     buf = io.StringIO()
     cols = ["key", "dim", "label", "selection", "grid", "n_images", "n_train", "epochs", "steps", "best_epoch",
             "test_mae", "test_rmse", "val_mse", "train_seconds", "train_images_per_s"]
