@@ -143,8 +143,6 @@ def row_plan(row: Row, b: dict) -> dict:
         plan = dict(grid=grids[row.grid], n=b["n_grid"], epochs=b["epochs_grid"])
     else:
         plan = dict(grid=b["grid"][row.dim], n=b["n"][row.dim], epochs=b["epochs"][row.dim])
-    if b.get("epochs_override"):
-        plan["epochs"] = b["epochs_override"]
     return plan
 
 
@@ -332,12 +330,9 @@ def main(argv=None):
     g.add_argument("--budget", choices=sorted(BUDGETS), help="any budget by name")
     p.add_argument("--rows", nargs="+", choices=[r.key for r in ROWS] + ["baselines"],
                    help="only these Table 1 rows (default: all, with the baselines)")
-    p.add_argument("--epochs", type=int, help="train every selected row for this many epochs instead of the "
-                                              "budget's (results go to a directory tagged e<N>)")
     args = p.parse_args(argv)
     budget_key = budget_name(args)
-    b = dict(BUDGETS[budget_key], epochs_override=args.epochs)
-    tag = f"e{args.epochs}" if args.epochs else ""
+    b = BUDGETS[budget_key]
     cache = Path(args.cache_dir)
     ckpt_root = cache / "checkpoints" / f"cnnas_dimers_{budget_key}_seed{args.seed}"
     wanted = set(args.rows or [r.key for r in ROWS] + ["baselines"])
@@ -345,7 +340,7 @@ def main(argv=None):
     rows_by_key = {r.key: r for r in ROWS}
     progress = not args.quick
 
-    out = ResultsWriter(results_name("cnnas_dimers", budget_key, tag), root=args.out, seed=args.seed, budget=budget_key,
+    out = ResultsWriter(results_name("cnnas_dimers", budget_key), root=args.out, seed=args.seed, budget=budget_key,
                         data_source="generated: random dimers in a 10 A box (tfatoms.data.dimers)",
                         reference_method="exact Lennard-Jones energy, sigma = 1 A, eps = 1 (CNNAS eq. 2)",
                         protocol="CNNAS sec. 2.2-3.2; budget " + json.dumps({k: v for k, v in b.items()}))
