@@ -22,7 +22,7 @@ Outputs (reproductions/results/cnnas_dimers[_<budget>]/):
 
 Budgets (2 cores, CPU):
   --quick   about a minute: 600 2-D / 300 3-D dimers per row, 32^2 / 16^3 grids (tests).
-  default   about 45 min: 12,000 dimers per 2-D row on 64 x 64 (the grid the paper found as
+  default   56 min here: 12,000 dimers per 2-D row on 64 x 64 (the grid the paper found as
             good as 256 x 256: 1.70e-3 vs 1.41e-3 eps), 4,000 per 3-D row on 32^3,
             grid study 32/64/128 on 6,000 dimers each; Adam 3e-4 cosine-decayed to 3e-6,
             batch 32, 16 epochs (2-D), 10 (3-D, grid study); baselines on the same
