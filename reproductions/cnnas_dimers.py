@@ -225,9 +225,13 @@ def run_baselines(data, split, b: dict, seed: int, cache_file: Path | None = Non
         if stored.get("params") == json.loads(json.dumps(params)):
             print("   baselines: reusing " + str(cache_file), flush=True)
             return stored["results"]
-    from sklearn.ensemble import RandomForestRegressor
-    from sklearn.kernel_ridge import KernelRidge
-    from sklearn.neural_network import MLPRegressor
+    try:
+        from sklearn.ensemble import RandomForestRegressor
+        from sklearn.kernel_ridge import KernelRidge
+        from sklearn.neural_network import MLPRegressor
+    except ImportError as err:
+        raise SystemExit(f"the baselines need scikit-learn ({err}): pip install 'tfatoms[ml]', "
+                         "or leave 'baselines' out of --rows") from err
 
     grid = b["grid"][2]
     n_fit, n_test = int(round(0.7 * b["n_baseline"])), int(round(0.3 * b["n_baseline"]))
