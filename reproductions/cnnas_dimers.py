@@ -58,7 +58,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tfatoms.data.dimers import Selection, dimer_dataset, lj_energy  # noqa: E402
+from tfatoms.data.dimers import REFERENCE as DIMER_REFERENCE, Selection, dimer_dataset, lj_energy  # noqa: E402
 from tfatoms.models.cnnas import network_1  # noqa: E402
 from tfatoms.reproduce import ResultsWriter  # noqa: E402
 from tfatoms.reproduce.cli import budget_name, reproduction_parser, results_name  # noqa: E402
@@ -157,7 +157,7 @@ def load_row_data(row: Row, plan: dict, seed: int, cache: Path):
 
 
 def train_row(row: Row, b: dict, seed: int, cache: Path, ckpt_root: Path, progress: bool):
-    """Train (or resume) the CNN of ``row``; return ``(record, trainer, data, split)``."""
+    """Train (or resume) the CNN of ``row``; return ``(record, trainer, plan)``."""
     plan = row_plan(row, b)
     data = load_row_data(row, plan, seed, cache)
     split = data.split(seed)
@@ -211,18 +211,22 @@ def evaluate_full_range(trainer, plan: dict, row: Row, eval_data, batch: int) ->
     return out
 
 
-def run_baselines(data, split, b: dict, seed: int, cache_file: Path | None = None) -> dict:
+def run_baselines(data, split, b: dict, seed: int, cache_dir: Path | None = None) -> dict:
     """scikit-learn baselines of sec. 3.1 on the raw flattened images of the 1-2 A distance task.
 
-    With ``cache_file`` the results are stored there with their parameters and reused by a rerun
-    (the random forest alone takes minutes).
+    With ``cache_dir`` the results are stored there under a name derived from their parameters
+    and reused by any rerun or budget with the same ones (the random forest alone takes minutes).
     """
-    params = {k: b[k] for k in ("grid", "n_baseline", "rf_trees", "rf_max_features")} | {
-        "seed": seed, "dataset": data.params}
-    params["grid"] = b["grid"][2]
+    grid = b["grid"][2]
+    params = json.loads(json.dumps({"grid": grid, "n_baseline": b["n_baseline"], "rf_trees": b["rf_trees"],
+                                    "rf_max_features": b["rf_max_features"], "seed": seed,
+                                    "dataset": data.params}))
+    cache_file = None
+    if cache_dir is not None:
+        cache_file = Path(cache_dir) / f"{zlib.crc32(json.dumps(params, sort_keys=True).encode()):08x}.json"
     if cache_file is not None and cache_file.exists():
         stored = json.loads(cache_file.read_text())
-        if stored.get("params") == json.loads(json.dumps(params)):
+        if stored.get("params") == params:
             print("   baselines: reusing " + str(cache_file), flush=True)
             return stored["results"]
     try:
@@ -233,7 +237,6 @@ def run_baselines(data, split, b: dict, seed: int, cache_file: Path | None = Non
         raise SystemExit(f"the baselines need scikit-learn ({err}): pip install 'tfatoms[ml]', "
                          "or leave 'baselines' out of --rows") from err
 
-    grid = b["grid"][2]
     n_fit, n_test = int(round(0.7 * b["n_baseline"])), int(round(0.3 * b["n_baseline"]))
     fit_idx = np.concatenate([split["train"], split["val"]])[:n_fit]
     test_idx = split["test"][:n_test]
@@ -346,7 +349,7 @@ def main(argv=None):
 
     out = ResultsWriter(results_name("cnnas_dimers", budget_key), root=args.out, seed=args.seed, budget=budget_key,
                         data_source="generated: random dimers in a 10 A box (tfatoms.data.dimers)",
-                        reference_method="exact Lennard-Jones energy, sigma = 1 A, eps = 1 (CNNAS eq. 2)",
+                        reference_method=DIMER_REFERENCE,
                         protocol="CNNAS sec. 2.2-3.2; budget " + json.dumps({k: v for k, v in b.items()}))
     eval_data = None
     if any(k in wanted for k in FIG5):
@@ -371,9 +374,8 @@ def main(argv=None):
         plan = row_plan(row, b)
         data = load_row_data(row, plan, args.seed, cache)
         print(f"== baselines on {row.selection.describe()}, {plan['grid']}^2 images", flush=True)
-        key = zlib.crc32(json.dumps([data.params, b["n_baseline"], b["rf_trees"], b["rf_max_features"]]).encode())
         baselines = run_baselines(data, data.split(args.seed), b, args.seed,
-                                  cache / "checkpoints" / "cnnas_dimers_baselines" / f"{key:08x}.json")
+                                  cache / "checkpoints" / "cnnas_dimers_baselines")
     cnn_seconds = time.perf_counter() - t_start
 
     # ------------------------------------------------------------------ table

@@ -115,10 +115,11 @@ def sample_separations(n: int, selection: Selection, rng: np.random.Generator,
         raise ValueError(f"uniform_in must be 'distance' or 'energy', got {uniform_in!r}")
     lo, hi = selection.distance_range
     grid = np.linspace(lo, hi, 20001)
-    accept_rate = float(np.mean(selection.contains(grid)))
+    allowed = selection.contains(grid)
+    accept_rate = float(np.mean(allowed))
     if accept_rate == 0.0:
         raise ValueError(f"no separation in {selection.distance_range} A satisfies {selection.describe()}")
-    fmax = float(lj_force_magnitude(grid[selection.contains(grid)]).max())
+    fmax = float(lj_force_magnitude(grid[allowed]).max())
     out = np.empty(0)
     while len(out) < n:
         r = rng.uniform(lo, hi, size=max(1024, int(1.3 * (n - len(out)) / accept_rate)))
@@ -227,6 +228,13 @@ class Dimers:
         return out
 
 
+def _generation_params(n, dim, selection: Selection, seed, uniform_in, box) -> dict:
+    """What a dataset is a pure function of (stored in the HDF5 cache and compared on load)."""
+    return {"n": int(n), "dim": int(dim), "selection": selection.to_dict(), "seed": int(seed),
+            "uniform_in": uniform_in, "box": float(box), "sigma": SIGMA, "epsilon": EPSILON,
+            "duplicate_bin": DUPLICATE_BIN}
+
+
 def generate_dimers(n: int, dim: int, selection: Selection, seed: int = 0, uniform_in: str = "distance",
                     box: float = BOX) -> Dimers:
     """``n`` distinct dimers (sec. 2.2) in a ``box``-sided 2-D or 3-D box, separations in ``selection``."""
@@ -237,22 +245,19 @@ def generate_dimers(n: int, dim: int, selection: Selection, seed: int = 0, unifo
         raise ValueError(f"box ({box} A) must be larger than the largest separation {selection.distance_range[1]} A")
     rng = np.random.default_rng(seed)
     dedup = _DuplicateFilter(dim)
-    pos, r = np.empty((n, 2, dim)), np.empty(n)
+    pos = np.empty((n, 2, dim))
     filled = 0
     while filled < n:
-        r_new = sample_separations(n - filled, selection, rng, uniform_in)
-        p_new = place_dimers(r_new, dim, rng, box)
-        for k in range(len(r_new)):
-            if dedup.add(p_new[k]):
-                pos[filled], r[filled] = p_new[k], r_new[k]
+        for atoms in place_dimers(sample_separations(n - filled, selection, rng, uniform_in), dim, rng, box):
+            if dedup.add(atoms):
+                pos[filled] = atoms
                 filled += 1
     r12 = np.linalg.norm(pos[:, 1] - pos[:, 0], axis=1)
-    params = {"n": n, "dim": dim, "selection": selection.to_dict(), "seed": int(seed), "uniform_in": uniform_in,
-              "box": float(box), "sigma": SIGMA, "epsilon": EPSILON, "duplicate_bin": DUPLICATE_BIN}
-    return Dimers(pos, r12, lj_energy(r12), params)
+    return Dimers(pos, r12, lj_energy(r12), _generation_params(n, dim, selection, seed, uniform_in, box))
 
 
-_ATTRS_REFERENCE = "exact Lennard-Jones energy, sigma = 1 A, epsilon = 1 (CNNAS eq. 2)"
+#: The reference of the labels, as stored with every dataset.
+REFERENCE = "exact Lennard-Jones energy, sigma = 1 A, eps = 1 (CNNAS eq. 2)"
 
 
 def dimer_dataset(path, n: int, dim: int, selection: Selection, seed: int = 0, uniform_in: str = "distance",
@@ -263,9 +268,7 @@ def dimer_dataset(path, n: int, dim: int, selection: Selection, seed: int = 0, u
     temporary name and renamed, so an interrupted run leaves no half-written cache.
     """
     path = Path(path)
-    want = {"n": int(n), "dim": int(dim), "selection": selection.to_dict(), "seed": int(seed),
-            "uniform_in": uniform_in, "box": float(box), "sigma": SIGMA, "epsilon": EPSILON,
-            "duplicate_bin": DUPLICATE_BIN}
+    want = _generation_params(n, dim, selection, seed, uniform_in, box)
     if path.exists():
         try:
             with h5py.File(path, "r") as f:
@@ -283,6 +286,6 @@ def dimer_dataset(path, n: int, dim: int, selection: Selection, seed: int = 0, u
         f.create_dataset("r12", data=data.r12)
         f.create_dataset("energy", data=data.energy)
         f.attrs["params"] = json.dumps(data.params)
-        f.attrs["reference"] = _ATTRS_REFERENCE
+        f.attrs["reference"] = REFERENCE
     os.replace(tmp, path)
     return data

@@ -79,17 +79,18 @@ def cnn_regressor(input_shape, convs, dense_units: int = 1024, output_scale: flo
     return keras.Model(inputs, scaled_output(x, output_scale, output_offset, output_name), name=name)
 
 
-def network_1(grid: int, spatial_dims: int = 2, channels: int = 1, **kwargs) -> keras.Model:
-    """CNNAS Network 1 (dimers) for ``grid^spatial_dims`` images; the 3-D variant uses :data:`NETWORK_1_3D_CONVS`."""
+def network_1(grid: int, spatial_dims: int = 2, channels: int = 1, name: str = "cnnas_network_1",
+              **kwargs) -> keras.Model:
+    """CNNAS Network 1 (dimers) for ``grid^spatial_dims`` images; the 3-D variant uses :data:`NETWORK_1_3D_CONVS`.
+
+    ``kwargs``: ``dense_units``, ``output_scale``, ``output_offset`` of :func:`cnn_regressor`."""
     convs = NETWORK_1_CONVS if spatial_dims == 2 else NETWORK_1_3D_CONVS
-    return cnn_regressor((grid,) * spatial_dims + (channels,), convs, name=kwargs.pop("name", "cnnas_network_1"),
-                         **kwargs)
+    return cnn_regressor((grid,) * spatial_dims + (channels,), convs, name=name, **kwargs)
 
 
-def network_2(grid: int, channels: int = 1, **kwargs) -> keras.Model:
+def network_2(grid: int, channels: int = 1, name: str = "cnnas_network_2", **kwargs) -> keras.Model:
     """CNNAS Network 2 (hexagonal sheets), 2-D: Network 1 without its third reducing layer."""
-    return cnn_regressor((grid, grid, channels), NETWORK_2_CONVS, name=kwargs.pop("name", "cnnas_network_2"),
-                         **kwargs)
+    return cnn_regressor((grid, grid, channels), NETWORK_2_CONVS, name=name, **kwargs)
 
 
 @keras.saving.register_keras_serializable(package="tfatoms")
@@ -99,10 +100,8 @@ class ShiftedCopies(keras.layers.Layer):
 
     def call(self, images):
         h, w = images.shape[1] // 2, images.shape[2] // 2
-        copies = [images,
-                  keras.ops.roll(images, h, axis=1),
-                  keras.ops.roll(images, w, axis=2),
-                  keras.ops.roll(keras.ops.roll(images, h, axis=1), w, axis=2)]
+        down = keras.ops.roll(images, h, axis=1)
+        copies = [images, down, keras.ops.roll(images, w, axis=2), keras.ops.roll(down, w, axis=2)]
         return keras.ops.concatenate(copies, axis=0)
 
     def compute_output_shape(self, input_shape):
