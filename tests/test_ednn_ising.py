@@ -39,10 +39,11 @@ def test_reproduction_script_quick(tmp_path):
     ednn_ising.main(["--quick", "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache")])
     d = tmp_path / "out" / "ednn_ising_quick"
     metrics = json.loads((d / "metrics.json").read_text())
-    assert {"median_abs_error_J.test_8x8.f1_c1", "median_abs_error_J.test_128x128.f1_c1"} <= set(metrics)
+    assert {"median_abs_error_J.test_8x8.f1_c1", "median_abs_error_J.test_128x128.f1_c1", "study.seeds_ordered",
+            *(f"study.median_abs_error_J.test_8x8.f1_c{c}.seed{s}" for c in (1, 2, 3) for s in (0, 1))} <= set(metrics)
     assert metrics["param_ratio.c3_over_c1"] > 7
     assert all((d / f).exists() for f in ("table.md", "table.csv", "provenance.json", "fig3_ising_8x8.png",
-                                          "fig8_ising_128x128.png", "focus_context_loss.png"))
+                                          "fig8_ising_128x128.png", "focus_context.png"))
     prov = json.loads((d / "provenance.json").read_text())
     assert prov["budget"] == "quick" and prov["command"].endswith("--quick --out " + str(tmp_path / "out") +
                                                                    " --cache-dir " + str(tmp_path / "cache"))
