@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--grids2d", type=int, nargs="*", default=[64, 128, 256])

@@ -136,30 +136,19 @@ def training_subset(train: dict, n: int, seed: int) -> tuple[np.ndarray, np.ndar
     return train["spins"][idx][..., None].astype("float32"), train["energy"][idx].astype("float32")
 
 
-def train_ednn(context: int, training: Training, seed: int, train: dict, checkpoints: Path, verbose: int,
-               callbacks=()):
+def train_ednn(context: int, training: Training, seed: int, train: dict, checkpoints: Path, verbose: int):
     """Train (or load the finished checkpoint of) one EDNN; returns ``(model, history)``."""
     keras.utils.set_random_seed(seed)
     x, y = training_subset(train, training.n_train, seed)
     model = build_model(context, training)
     print(f"--- f={FOCUS} c={context} seed {seed}: {training.describe()}", flush=True)
     history = fit_resumable(model, x, y, checkpoints / f"{training.key()}_f{FOCUS}_c{context}_seed{seed}",
-                            training.epochs, training.batch, verbose=verbose, callbacks=callbacks)
+                            training.epochs, training.batch, verbose=verbose)
     return model, history
 
 
 def predict(model, spins) -> np.ndarray:
     return model.predict(spins[..., None].astype("float32"), batch_size=2000, verbose=0)[:, 0].astype(np.float64)
-
-
-def progress(epochs: int, every: int = 10):
-    """Print the training loss ``every`` times per run (for runs too long for a line per epoch)."""
-    step = max(1, epochs // every)
-
-    def report(epoch, logs):
-        if (epoch + 1) % step == 0 or epoch + 1 == epochs:
-            print(f"  epoch {epoch + 1}/{epochs}  loss {logs['loss']:.4g}", flush=True)
-    return keras.callbacks.LambdaCallback(on_epoch_end=report)
 
 
 def parity_figure(true, pred, n_spins, title):
@@ -225,17 +214,13 @@ def main(argv=None):
                         data_source="generated: tfatoms.data.ising (checkerboard Metropolis + Wolff clusters)",
                         reference_method="exact Ising Hamiltonian H = -J sum s_i s_j, J = 1, periodic")
     out.extra["training"] = {"main": asdict(main_run), "study": asdict(study), "seeds": seeds}
-    verbose = 0 if args.quick else 2
-
-    def train_one(c, training, seed):
-        cb = [progress(training.epochs)] if training.epochs > 50 and not args.quick else []
-        return train_ednn(c, training, seed, train, checkpoints, verbose if not cb else 0, cb)
+    verbose = 0 if args.quick else 2  # a line per epoch
 
     n8, n128 = SIZE * SIZE, LARGE * LARGE
     note = "median |E_pred - E_true| of the total energy (J); paper prints J/L^2"
 
     # main model: Fig. 3 and Fig. 8
-    model, _ = train_one(1, main_run, args.seed)
+    model, _ = train_ednn(1, main_run, args.seed, train, checkpoints, verbose)
     pred = predict(model, test["spins"])
     m = error_metrics(pred, test["energy"])
     out.add_row("8x8 test median abs error, f=1 c=1 (main model)", m["median_ae"], "J",
@@ -264,7 +249,7 @@ def main(argv=None):
     for c in CONTEXTS:
         errors[c], train_mse[c] = [], []
         for s in seeds:
-            model, history = train_one(c, study, s)
+            model, history = train_ednn(c, study, s, train, checkpoints, verbose)
             e = error_metrics(predict(model, test["spins"]), test["energy"])["median_ae"]
             errors[c].append(e)
             train_mse[c].append(history["loss"][-1])
