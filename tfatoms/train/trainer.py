@@ -36,6 +36,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfatoms.train.metrics import error_metrics
+
 
 @dataclass
 class TrainingResult:
@@ -118,8 +120,12 @@ class BatchTrainer:
             out[sel] = pred.numpy().reshape(-1)[:len(sel)]
         return out
 
+    def errors(self, data) -> dict[str, float]:
+        """:func:`error_metrics` of the predictions for ``data`` against its targets."""
+        return error_metrics(self.predict(data), data.targets)
+
     def mae(self, data) -> float:
-        return float(np.mean(np.abs(self.predict(data) - data.targets)))
+        return self.errors(data)["mae"]
 
     def _ensure_built(self, data):
         if not self.model.built or not self.optimizer.built:
@@ -181,12 +187,12 @@ class BatchTrainer:
                     bar.set_postfix(train_mse=f"{np.mean(losses[-20:]):.4g}", refresh=False)
                 if state["step"] >= max_steps:
                     break
-            val_err = self.predict(val) - val.targets
-            val_mae = float(np.mean(np.abs(val_err)))
+            val_err = self.errors(val)
+            val_mae = val_err["mae"]
             state["epoch"] = epoch + 1
             state["seconds"] = time.perf_counter() - t_start
             record = {"epoch": epoch + 1, "step": state["step"], "train_mse": float(np.mean(losses)),
-                      "val_mae": val_mae, "val_mse": float(np.mean(val_err ** 2)),
+                      "val_mae": val_mae, "val_mse": val_err["mse"],
                       "lr": float(keras.ops.convert_to_numpy(self.optimizer.learning_rate)),
                       "seconds": state["seconds"]}
             if val_mae < state["best_val_mae"]:
