@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import tfatoms._tensorflow  # noqa: E402,F401  (TensorFlow without its start-up log lines)
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 

@@ -17,7 +17,7 @@ import os
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import tfatoms._tensorflow  # noqa: E402,F401  (TensorFlow without its start-up log lines)
 import tensorflow as tf  # noqa: E402
 
 from tfatoms.layers import TileExtract  # noqa: E402

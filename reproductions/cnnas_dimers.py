@@ -43,27 +43,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import sys
 import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-import keras  # noqa: E402
-import matplotlib  # noqa: E402
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from tfatoms.data.dimers import REFERENCE as DIMER_REFERENCE, Selection, dimer_dataset, lj_energy  # noqa: E402
-from tfatoms.models.cnnas import network_1  # noqa: E402
-from tfatoms.reproduce import ResultsWriter  # noqa: E402
-from tfatoms.reproduce.cli import budget_name, reproduction_parser, results_name  # noqa: E402
-from tfatoms.reproduce.results import atomic_write  # noqa: E402
-from tfatoms.train.trainer import BatchTrainer, budget_learning_rate  # noqa: E402
+from tfatoms.data.dimers import Selection
+from tfatoms.reproduce.cli import budget_name, reproduction_parser, results_name
 
 GAMMA = 0.2     # A, eq. 1
 
@@ -134,6 +121,34 @@ BUDGETS = {
                  grid_study=GRID_STUDY, epochs_grid=500, batch=32, lr=1e-4, lr_final=None, n_baseline=50_000,
                  rf_trees=200, rf_max_features=1.0, n_eval=50_000),
 }
+
+
+def parse_args(argv=None):
+    p, g = reproduction_parser(__doc__, "cnnas_dimers", "the paper's protocol (500,000 2-D / 100,000 3-D images, "
+                                                        "500 epochs, Adam 1e-4; needs GPUs)")
+    g.add_argument("--budget", choices=sorted(BUDGETS), help="any budget by name")
+    p.add_argument("--rows", nargs="+", choices=[r.key for r in ROWS] + ["baselines"], metavar="ROW",
+                   help="only these Table 1 rows (default: all, with the baselines); one of "
+                        + ", ".join([r.key for r in ROWS] + ["baselines"]))
+    return p.parse_args(argv)
+
+
+if __name__ == "__main__":
+    parse_args()            # --help and bad switches answer before TensorFlow loads
+
+import tfatoms._tensorflow  # noqa: E402,F401  (TensorFlow without its start-up log lines)
+import keras  # noqa: E402
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from tfatoms.data.dimers import REFERENCE as DIMER_REFERENCE, dimer_dataset, lj_energy  # noqa: E402
+from tfatoms.models.cnnas import network_1  # noqa: E402
+from tfatoms.reproduce import ResultsWriter  # noqa: E402
+from tfatoms.reproduce.results import atomic_write  # noqa: E402
+from tfatoms.train.trainer import BatchTrainer, budget_learning_rate  # noqa: E402
 
 
 def row_plan(row: Row, b: dict) -> dict:
@@ -332,12 +347,7 @@ def fig5(evals, rows_by_key, train_r12):
 # ----------------------------------------------------------------------------- main
 
 def main(argv=None):
-    p, g = reproduction_parser(__doc__, "cnnas_dimers", "the paper's protocol (500,000 2-D / 100,000 3-D images, "
-                                                        "500 epochs, Adam 1e-4; needs GPUs)")
-    g.add_argument("--budget", choices=sorted(BUDGETS), help="any budget by name")
-    p.add_argument("--rows", nargs="+", choices=[r.key for r in ROWS] + ["baselines"],
-                   help="only these Table 1 rows (default: all, with the baselines)")
-    args = p.parse_args(argv)
+    args = parse_args(argv)
     budget_key = budget_name(args)
     b = BUDGETS[budget_key]
     cache = Path(args.cache_dir)

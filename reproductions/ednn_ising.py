@@ -61,7 +61,7 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import tfatoms._tensorflow  # noqa: E402,F401  (TensorFlow without its start-up log lines)
 import keras  # noqa: E402
 import matplotlib  # noqa: E402
 

@@ -31,30 +31,11 @@ Dataset generation and training resume after an interruption (under --cache-dir)
 """
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-import keras  # noqa: E402
-import matplotlib  # noqa: E402
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from tfatoms.data.lammps_rebo import REFERENCE as REBO, ReboSheet, rebo_energy  # noqa: E402
-from tfatoms.data.porous_graphene import generate_porous_graphene, load_porous_graphene  # noqa: E402
-from tfatoms.data.sheets import BLOCK_PIXELS, PIXEL_SPACING, VACUUM, PeriodicSheet, PorousSheet  # noqa: E402
-from tfatoms.data.xtb import REFERENCE as XTB, xtb_energy  # noqa: E402
-from tfatoms.inference.sheet import SheetPredictor  # noqa: E402
-from tfatoms.models import EDNN, dft_tile_cnn  # noqa: E402
-from tfatoms.pretrained import save_ednn  # noqa: E402
-from tfatoms.representations.atom_images import AtomImages  # noqa: E402
-from tfatoms.reproduce import ResultsWriter  # noqa: E402
-from tfatoms.reproduce.cli import budget_name, reproduction_parser, results_name  # noqa: E402
-from tfatoms.train.trainer import BatchTrainer, budget_learning_rate  # noqa: E402
+from tfatoms.reproduce.cli import budget_name, positive, reproduction_parser, results_name
 
 FOCUS, CONTEXT, GAMMA = 64, 32, 0.2          # EDNN sec. 3.2.1-3.2.2
 TRAIN_BLOCKS = (2, 2)                          # 384 x 384 pixels, the paper's grid
@@ -71,6 +52,39 @@ BUDGETS = {
                  xtb_cells=12),
 }
 TRANSFER_SEED = 900_000     # seeds of the transfer sheets (disjoint from the dataset's)
+
+
+def parse_args(argv=None):
+    p, _ = reproduction_parser(__doc__, "ednn_porous_graphene", "the paper's Table 1 protocol (needs a cluster)")
+    p.add_argument("--max-steps", type=positive(int),
+                   help="override the budget's training steps (more than a finished run's: it continues)")
+    p.add_argument("--time-limit", type=positive(float), help="minutes of training after which to stop at an epoch end")
+    p.add_argument("--workers", type=positive(int), default=2, help="processes for the MD dataset generation")
+    p.add_argument("--save-pretrained", metavar="DIR", help="also store the trained model (float16) in DIR")
+    return p.parse_args(argv)
+
+
+if __name__ == "__main__":
+    parse_args()            # --help and bad switches answer before TensorFlow loads
+
+import tfatoms._tensorflow  # noqa: E402,F401  (TensorFlow without its start-up log lines)
+import keras  # noqa: E402
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from tfatoms.data.lammps_rebo import REFERENCE as REBO, ReboSheet, rebo_energy  # noqa: E402
+from tfatoms.data.porous_graphene import generate_porous_graphene, load_porous_graphene  # noqa: E402
+from tfatoms.data.sheets import BLOCK_PIXELS, PIXEL_SPACING, VACUUM, PeriodicSheet, PorousSheet  # noqa: E402
+from tfatoms.data.xtb import REFERENCE as XTB, xtb_energy  # noqa: E402
+from tfatoms.inference.sheet import SheetPredictor  # noqa: E402
+from tfatoms.models import EDNN, dft_tile_cnn  # noqa: E402
+from tfatoms.pretrained import save_ednn  # noqa: E402
+from tfatoms.representations.atom_images import AtomImages  # noqa: E402
+from tfatoms.reproduce import ResultsWriter  # noqa: E402
+from tfatoms.train.trainer import BatchTrainer, budget_learning_rate  # noqa: E402
 
 
 def energy_scaling(data, train_idx) -> tuple[float, float]:
@@ -162,13 +176,7 @@ def transfer_figure(rows, test_mae_atom):
 
 
 def main(argv=None):
-    p, _ = reproduction_parser(__doc__, "ednn_porous_graphene", "the paper's Table 1 protocol (needs a cluster)")
-    p.add_argument("--max-steps", type=int,
-                   help="override the budget's training steps (more than a finished run's: it continues)")
-    p.add_argument("--time-limit", type=float, help="minutes of training after which to stop at an epoch end")
-    p.add_argument("--workers", type=int, default=2, help="processes for the MD dataset generation")
-    p.add_argument("--save-pretrained", metavar="DIR", help="also store the trained model (float16) in DIR")
-    args = p.parse_args(argv)
+    args = parse_args(argv)
     budget_key = budget_name(args)
     b = BUDGETS[budget_key]
     keras.utils.set_random_seed(args.seed)

@@ -16,7 +16,8 @@ paper's pixel size) on seeded porous sheets:
 Budgets:
   --quick   seconds: tiny sheets (tests).
   default   about 10 min on 2 cores: areas 0.0005 to 0.01 um^2 (18,000 to 352,000 atoms).
-  --full    adds the whole 1 um^2 sheet (35 M atoms; about 1.5-2.5 h on 2 cores).
+  --full    adds the whole 1 um^2 sheet (35 M atoms; 64.6 min measured on 2 AVX-512 cores here,
+            about 3 h on an AVX2-only machine: see BENCHMARKS.md).
 
     python reproductions/ednn_sheet_scaling.py [--quick | --full] [--ranks 2] [--model NAME]
 """
@@ -36,7 +37,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from tfatoms.reproduce import ResultsWriter  # noqa: E402
-from tfatoms.reproduce.cli import budget_name, reproduction_parser, results_name  # noqa: E402
+from tfatoms.reproduce.cli import budget_name, positive, reproduction_parser, results_name  # noqa: E402
 from tfatoms.reproduce.references import reference  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,8 +70,8 @@ def run_driver(ranks: int, area: float, model: str, threads: int | None = None, 
 
 
 def main(argv=None):
-    p, _ = reproduction_parser(__doc__, "ednn_sheet_scaling", "also the whole 1 um^2 sheet (hours on 2 cores)")
-    p.add_argument("--ranks", type=int, default=2, help="ranks of the area sweep (default 2: one per core here)")
+    p, _ = reproduction_parser(__doc__, "ednn_sheet_scaling", "also the whole 1 um^2 sheet (35 M atoms; 64.6 min measured on 2 cores, see BENCHMARKS.md)")
+    p.add_argument("--ranks", type=positive(int), default=2, help="ranks of the area sweep (default 2: one per core here)")
     p.add_argument("--model", default="ednn_porous_graphene", help="pretrained model name or path")
     args = p.parse_args(argv)
     budget_key = budget_name(args)

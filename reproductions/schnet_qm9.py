@@ -37,7 +37,7 @@ import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import tfatoms._tensorflow  # noqa: E402,F401  (TensorFlow without its start-up log lines)
 import keras  # noqa: E402
 import matplotlib  # noqa: E402
 

@@ -1,4 +1,5 @@
 """Paper architectures built from tfatoms.layers, and the Potential wrapper."""
+import tfatoms._tensorflow  # noqa: F401  (TensorFlow without its start-up log lines)
 from tfatoms.models.base import AtomisticModel, AtomwisePropertyModel, example_batch
 from tfatoms.models.cnnas import network_1, network_2, shifted_copies_network
 from tfatoms.models.dtnn import DTNN

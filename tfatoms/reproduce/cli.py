@@ -2,24 +2,64 @@
 
 Every reproduction takes ``--quick`` (seconds to a minute, for tests), ``--full``
 (the paper's protocol) or neither (the default budget that fits a session here),
-plus ``--seed``, ``--out`` (results root) and ``--cache-dir`` (datasets and
-resumable checkpoints; ``$TFATOMS_CACHE`` or ``~/.cache/tfatoms``).
+plus ``--seed``, ``--out`` (results root: ``results/`` beside the script, wherever it
+is run from) and ``--cache-dir`` (datasets and resumable checkpoints;
+``$TFATOMS_CACHE`` or ``~/.cache/tfatoms``).
 """
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 from tfatoms.data.cache import default_cache_dir
 
 
+def seed_int(text: str) -> int:
+    """An argparse type for seeds: integers 0 .. 2**32 - 1 (what numpy and Keras accept)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be in 0 .. 2**32 - 1, got {value}")
+    return value
+
+
+def positive(kind):
+    """An argparse type for numbers > 0 of ``kind`` (int or float), with a message naming the value."""
+    def parse(text: str):
+        what = "a positive integer" if kind is int else "a finite number > 0"
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+        if not (value > 0 and value < float("inf")):
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text}")
+        return value
+    parse.__name__ = f"positive {kind.__name__}"
+    return parse
+
+
+def default_results_root(script_file) -> Path:
+    """``results/`` beside the script, as an absolute path (so running from elsewhere writes there too)."""
+    return Path(script_file).resolve().parent / "results"
+
+
 def reproduction_parser(doc: str, script: str, full_help: str):
-    """Parser with the shared switches; returns ``(parser, budget_group)`` so scripts can add budgets."""
+    """Parser with the shared switches; returns ``(parser, budget_group)`` so scripts can add budgets.
+
+    ``--out`` defaults to ``results/`` beside the calling script (read from its frame's
+    ``__file__``), an absolute path, so a run from another directory still writes there."""
+    caller = sys._getframe(1).f_globals.get("__file__")
+    out = default_results_root(caller) if caller else Path("reproductions/results").resolve()
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     g = p.add_mutually_exclusive_group()
     g.add_argument("--quick", action="store_true", help=f"seconds to a minute, for tests (writes {script}_quick/)")
     g.add_argument("--full", action="store_true", help=full_help)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="reproductions/results", help="results root")
+    p.add_argument("--seed", type=seed_int, default=0,
+                   help="seed of the data split, sampling and weight initialisation (0 .. 2**32-1; default 0)")
+    p.add_argument("--out", default=str(out), help="results root (default: %(default)s)")
     p.add_argument("--cache-dir", default=str(default_cache_dir()), help="datasets and checkpoints (resumable)")
     return p, g
 
