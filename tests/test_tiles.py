@@ -122,3 +122,66 @@ def test_keras_round_trip_tile_layers_and_ednn(tmp_path, rng):
         model.save(path)
         loaded = keras.models.load_model(path)
         np.testing.assert_allclose(loaded(x).numpy(), model(x).numpy(), rtol=1e-6)
+
+
+# ----------------------------------------------------------------------------- checks that hold in every mode
+
+def _signature_function(model):
+    return tf.function(model, input_signature=[tf.TensorSpec((None, None, None, 1), tf.float32)])
+
+
+def test_size_not_a_multiple_of_the_focus_fails_inside_a_trace_with_unknown_sizes():
+    model = EDNN(ising_tile_network(4, 1), 4, 1)
+    fn = _signature_function(model)
+    x = np.ones((2, 12, 8, 1), np.float32)
+    np.testing.assert_allclose(fn(x).numpy(), model(x).numpy(), rtol=1e-6)
+    with pytest.raises(ValueError, match="not a multiple of the focus"):
+        model(np.ones((1, 12, 10, 1), np.float32))          # eager: the static check
+    with pytest.raises(tf.errors.InvalidArgumentError, match="spatial axis 1 is not a multiple of the focus f=4"):
+        fn(np.ones((1, 12, 10, 1), np.float32))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="context c=5 is larger than the image size"):
+        _signature_function(EDNN(ising_tile_network(4, 5), 4, 5))(np.ones((1, 4, 4, 1), np.float32))
+
+
+def test_size_not_a_multiple_of_the_focus_fails_under_xla():
+    """XLA compiles Assert ops out; the reshape of the tile starts still refuses the size."""
+    model = EDNN(ising_tile_network(4, 1), 4, 1)
+    fn = tf.function(model, input_signature=[tf.TensorSpec((None, None, None, 1), tf.float32)], jit_compile=True)
+    x = np.ones((1, 8, 12, 1), np.float32)
+    np.testing.assert_allclose(fn(x).numpy(), model(x).numpy(), rtol=1e-5)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="reshape"):
+        fn(np.ones((1, 8, 10, 1), np.float32))
+
+
+def test_predict_after_several_sizes_still_rejects_a_size_that_is_not_a_multiple():
+    """predict retraces with unknown spatial sizes after a few sizes; the check must survive."""
+    model = EDNN(ising_tile_network(4, 1), 4, 1)
+    for n in (8, 12, 16, 20):
+        x = np.ones((1, n, n, 1), np.float32)
+        np.testing.assert_allclose(model.predict(x, verbose=0), model(x).numpy(), rtol=1e-5)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="not a multiple of the focus f=4"):
+        model.predict(np.ones((1, 10, 10, 1), np.float32), verbose=0)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_pixel_is_rejected_in_every_mode(bad):
+    model = EDNN(ising_tile_network(2, 1), 2, 1)
+    x = np.ones((2, 6, 6, 1), np.float32)
+    x[1, 3, 4, 0] = bad
+    with pytest.raises(ValueError, match=r"NaN or infinite pixels; .*first at index \(1, 3, 4, 0\)"):
+        model(x)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="EDNN input images contain NaN or infinite"):
+        _signature_function(model)(x)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="EDNN input images contain NaN or infinite"):
+        model.predict(x, verbose=0)
+    # finite images are unchanged by the check; integer images pass through
+    x[1, 3, 4, 0] = 1.0
+    np.testing.assert_allclose(_signature_function(model)(x).numpy(), model(x).numpy(), rtol=1e-6)
+
+
+def test_finite_check_is_one_cheap_op_in_the_graph():
+    """The check costs one CheckNumerics over the input (no copy of the tiles, no per-tile check)."""
+    model = EDNN(ising_tile_network(1, 1), 1, 1)
+    graph = _signature_function(model).get_concrete_function().graph
+    ops = [op.type for op in graph.get_operations()]
+    assert ops.count("CheckNumerics") == 1

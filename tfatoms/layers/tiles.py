@@ -22,6 +22,17 @@ e.g. 4x for the porous-graphene setting f = 64, c = 32 in 2D, 9x for the Ising
 setting f = 1, c = 1, 27x for f = c in 3D; the intermediate of the first gather
 holds ``(f + 2c) / f`` times the input. Stream huge images window by window
 (``tfatoms.inference``) rather than extracting all their tiles at once.
+
+Shape checks hold in every mode: a static size (eager calls, fixed-size
+traces) is checked when the graph is built (``ValueError``); a size unknown at
+trace time (``tf.function`` with ``None`` spatial sizes, ``model.predict``
+after it has seen several sizes and retraced with unknown ones) is checked when
+the graph runs, by assertions the tile indices depend on
+(``tf.errors.InvalidArgumentError`` carrying the same message; under XLA,
+which compiles assertions out, a size that is not a multiple of the focus
+still fails, when compiling, in a reshape of the tile starts). Without them
+the modular gather would silently cut a 400-pixel image into six 64-pixel
+tiles and leave its last 16 pixels out of every focus.
 """
 from __future__ import annotations
 
@@ -50,6 +61,50 @@ def tile_grid_shape(image_shape, focus: int, context: int) -> tuple[int, ...]:
             raise ValueError(f"context c={context} is larger than the image size {n} along spatial axis {axis}")
         grid.append(n // focus)
     return tuple(grid)
+
+
+def runtime_shape_checks(images, focus: int, context: int, spatial_dims: int) -> list:
+    """Assertions (graph ops) that the spatial sizes of ``images`` unknown at trace time are
+    multiples of ``focus`` and at least ``context``; empty when every size is static (those are
+    checked by :func:`tile_grid_shape` at trace time). Make the computation depend on them
+    (``tf.control_dependencies``) so that they run inside any graph."""
+    static, dynamic = images.shape, tf.shape(images)
+    checks = []
+    for axis in range(spatial_dims):
+        if static[1 + axis] is not None:
+            continue
+        size = dynamic[1 + axis]
+        checks.append(tf.debugging.Assert(
+            tf.equal(tf.math.floormod(size, focus), 0),
+            [f"the image size along spatial axis {axis} is not a multiple of the focus f={focus}; image size:",
+             size]))
+        checks.append(tf.debugging.Assert(
+            size >= context,
+            [f"the context c={context} is larger than the image size along spatial axis {axis}; image size:",
+             size]))
+    return checks
+
+
+def check_finite_images(images, what: str = "images"):
+    """``images`` (a float tensor) after checking that every entry is finite.
+
+    Eager: ``ValueError`` naming the first bad pixel. In a graph:
+    ``tf.debugging.assert_all_finite`` (one fused pass over the input), which raises
+    ``tf.errors.InvalidArgumentError`` with the same explanation when the graph runs.
+    Integer and boolean inputs are returned unchanged (they cannot hold NaN).
+    """
+    images = tf.convert_to_tensor(images)
+    if not images.dtype.is_floating:
+        return images
+    message = (f"{what} contain NaN or infinite pixels; a non-finite input would make the prediction "
+               f"NaN (check the structure and the image generation)")
+    if tf.executing_eagerly():
+        finite = tf.math.is_finite(images)
+        if not bool(tf.reduce_all(finite)):
+            first = tuple(int(k) for k in tf.where(tf.logical_not(finite))[0].numpy())
+            raise ValueError(f"{message}; first at index {first}")
+        return images
+    return tf.debugging.assert_all_finite(images, message)
 
 
 @keras.saving.register_keras_serializable(package="tfatoms")
@@ -95,16 +150,27 @@ class TileExtract(keras.layers.Layer):
         f, c, t = self.focus, self.context, self.tile_size
         static = images.shape
         self._check_shape(static)
+        checks = runtime_shape_checks(images, f, c, self.spatial_dims)
+        if checks:  # sizes unknown at trace time: the gather indices depend on the assertions
+            with tf.control_dependencies(checks):
+                images = tf.identity(images)
         dynamic = tf.shape(images)
         x = images
         n_tiles = []
         for k in range(self.spatial_dims):
             axis = 1 + 2 * k  # earlier axes were each split into (tile index, pixel in tile)
-            size = static[1 + k] if static[1 + k] is not None else dynamic[1 + k]
-            n = size // f
+            if static[1 + k] is not None:
+                size = static[1 + k]
+                n = size // f
+                starts = tf.range(n) * f
+            else:
+                size = dynamic[1 + k]
+                n = size // f
+                # the first pixel of each tile, by a reshape that fails unless size = n f: XLA compiles
+                # the Assert ops out, but not this (with XLA the size is known when compiling)
+                starts = tf.reshape(tf.range(size), tf.stack([n, f]))[:, 0]
             # index[i, p] = (i f - c + p) mod L : periodic padding and strided slicing in one gather
-            index = tf.math.floormod(
-                tf.range(n)[:, None] * f - c + tf.range(t)[None, :], size)
+            index = tf.math.floormod(starts[:, None] - c + tf.range(t)[None, :], size)
             x = tf.gather(x, index, axis=axis)
             n_tiles.append(n)
         # x: (B, n_1, t, n_2, t[, n_3, t], C) -> (B, n_1, n_2[, n_3], t, t[, t], C)

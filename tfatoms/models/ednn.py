@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import keras
 
-from tfatoms.layers.tiles import TileExtract, TileSum
+from tfatoms.layers.tiles import TileExtract, TileSum, check_finite_images
 from tfatoms.models.cnnas import NETWORK_1_CONVS, cnn_regressor
 
 
@@ -32,7 +32,10 @@ class EDNN(keras.Model):
         spatial_dims: 2 or 3.
         return_map: also return the per-tile contributions on the tile grid.
 
-    Input: images ``(B, L_1, ..., L_d, C)`` with every ``L_k`` a multiple of ``f``.
+    Input: images ``(B, L_1, ..., L_d, C)`` with every ``L_k`` a multiple of ``f``, all pixels
+    finite. Both are checked in every mode (eager: ``ValueError``; inside a ``tf.function`` or
+    ``predict`` trace where sizes are unknown: ``tf.errors.InvalidArgumentError`` with the same
+    explanation), so a wrong size or a NaN pixel never gives a silent prediction.
     Output: ``(B, K)`` extensive predictions (and ``(B, L_1/f, ..., K)`` maps with ``return_map``).
     """
 
@@ -46,6 +49,7 @@ class EDNN(keras.Model):
         self.spatial_dims, self.return_map = spatial_dims, return_map
 
     def call(self, images, training=False):
+        images = check_finite_images(images, "EDNN input images")
         tiles, grid = self.tiles(images)
         return self.tile_sum(self.tile_network(tiles, training=training), grid)
 
