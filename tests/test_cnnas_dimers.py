@@ -7,10 +7,11 @@ import h5py
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tfatoms.data.dimers import (BOX, Selection, _DuplicateFilter, dimer_dataset, generate_dimers, lj_energy,
                                  sample_separations)
-from tfatoms.models.cnnas import (NETWORK_1_CONVS, CopyConcat, ShiftedCopies, network_1, network_2,
+from tfatoms.models.cnnas import (NETWORK_1_CONVS, CopyConcat, ShiftedCopies, cnn_regressor, network_1, network_2,
                                   shifted_copies_network)
 from tfatoms.models.ednn import dft_tile_cnn
 
@@ -229,3 +230,54 @@ def test_reproduction_quick_run(tmp_path):
     # a rerun resumes from the cached datasets and finished checkpoints and gives the same numbers
     again = json.loads((mod.main(argv).dir / "metrics.json").read_text())
     assert again["test_mae.distance_2d_1_2"] == pytest.approx(metrics["test_mae.distance_2d_1_2"], rel=1e-6)
+
+
+# ----------------------------------------------------------------------------- saving and bad input
+
+def _small_models():
+    keras.utils.set_random_seed(0)
+    yield shifted_copies_network(16, convs=((4, 3, 2), (4, 3, 1)), dense_units=8, output_offset=1.0)
+    yield cnn_regressor((16, 16, 1), ((4, 3, 2),), 8, check_finite=True, name="small_cnn")
+
+
+def _with_output_weights(model):
+    """The zero-initialised output layer would make every prediction the offset: give it weights."""
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)][-1]
+    kernel, bias = dense.get_weights()
+    dense.set_weights([np.random.default_rng(3).normal(0, 0.3, kernel.shape).astype("float32"), bias])
+    return model
+
+
+def test_keras_file_round_trip_of_the_shifted_copies_network(tmp_path):
+    x = np.random.default_rng(4).random((3, 16, 16, 1)).astype("float32")
+    for i, model in enumerate(_small_models()):
+        model = _with_output_weights(model)
+        want = model.predict(x, verbose=0)
+        assert np.ptp(want) > 0                         # predictions depend on the image
+        path = tmp_path / f"m{i}.keras"
+        model.save(path)
+        loaded = keras.models.load_model(path)
+        assert [type(layer).__name__ for layer in loaded.layers] == [type(layer).__name__ for layer in model.layers]
+        np.testing.assert_array_equal(loaded.predict(x, verbose=0), want)
+        np.testing.assert_array_equal(loaded(x).numpy(), model(x).numpy())
+
+
+def test_cnnas_networks_reject_non_finite_pixels():
+    x = np.random.default_rng(5).random((2, 16, 16, 1)).astype("float32")
+    x[1, 2, 3, 0] = np.nan
+    for model in (*_small_models(), network_2(16, dense_units=8)):
+        with pytest.raises(ValueError, match=r"input images contain NaN or infinite pixels.*\(1, 2, 3, 0\)"):
+            model(x)
+        with pytest.raises(tf.errors.InvalidArgumentError, match="input images contain NaN or infinite pixels"):
+            model.predict(x, verbose=0)
+
+
+def test_finite_check_keeps_weight_files_of_models_without_it_loadable(tmp_path):
+    """The check has no weights: weights saved from a model built without it load unchanged."""
+    keras.utils.set_random_seed(0)
+    plain = _with_output_weights(cnn_regressor((16, 16, 1), ((4, 3, 2),), 8, name="plain"))
+    plain.save_weights(tmp_path / "w.weights.h5")
+    checked = cnn_regressor((16, 16, 1), ((4, 3, 2),), 8, name="plain", check_finite=True)
+    checked.load_weights(tmp_path / "w.weights.h5")
+    x = np.random.default_rng(6).random((2, 16, 16, 1)).astype("float32")
+    np.testing.assert_array_equal(checked(x).numpy(), plain(x).numpy())

@@ -33,6 +33,13 @@ the same network sees four copies shifted and wrapped by (0, 0), (n/2, 0),
 at least one copy; the four 1024-feature vectors are concatenated, combined by
 FC 1024 and mapped to the output.
 
+**Input check**: :func:`network_1`, :func:`network_2` and
+:func:`shifted_copies_network` start with :class:`FiniteImages`, so a NaN or
+infinite pixel raises a clear error instead of giving a NaN prediction
+(``ValueError`` eager, ``tf.errors.InvalidArgumentError`` inside a graph; one
+pass over the input, no weights, so weight files of models built without it
+load unchanged).
+
 The initial weights and the output head are those of
 :func:`tfatoms.models.ednn.dft_tile_cnn` (He-normal, zero-initialised output
 layer, a fixed ``output_offset + output_scale * y`` map; see there why).
@@ -40,6 +47,8 @@ layer, a fixed ``output_offset + output_scale * y`` map; see there why).
 from __future__ import annotations
 
 import keras
+
+from tfatoms.layers.tiles import check_finite_images
 
 #: (filters, kernel, stride) of Network 1 (CNNAS sec. 2.3 = the CNN of Mills et al. 2017 as EDNN sec. 2.1 lists it).
 NETWORK_1_CONVS = ((64, 3, 2),) * 2 + ((16, 4, 1),) * 6 + ((64, 3, 2),) + ((32, 3, 1),) * 4
@@ -71,11 +80,36 @@ def scaled_output(x, output_scale: float = 1.0, output_offset: float = 0.0, name
     return keras.layers.Rescaling(float(output_scale), float(output_offset), name=name, dtype="float32")(x)
 
 
+@keras.saving.register_keras_serializable(package="tfatoms")
+class FiniteImages(keras.layers.Layer):
+    """Pass images through unchanged after checking that every pixel is finite (no weights).
+
+    Eager: ``ValueError`` naming the first bad pixel; inside a graph
+    (``predict``, ``tf.function``): ``tf.debugging.assert_all_finite``, an
+    ``InvalidArgumentError`` with the same explanation (compiled out under XLA).
+    """
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("autocast", False)
+        super().__init__(**kwargs)
+
+    def call(self, images):
+        return check_finite_images(images, f"{self.name}: input images")
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
 def cnn_regressor(input_shape, convs, dense_units: int = 1024, output_scale: float = 1.0,
-                  output_offset: float = 0.0, name: str = "cnn", output_name: str = "output_scale") -> keras.Model:
-    """``convs`` + FC ``dense_units`` + FC 1: one scalar per ``input_shape`` image."""
+                  output_offset: float = 0.0, name: str = "cnn", output_name: str = "output_scale",
+                  check_finite: bool = False) -> keras.Model:
+    """``convs`` + FC ``dense_units`` + FC 1: one scalar per ``input_shape`` image.
+
+    ``check_finite``: start with :class:`FiniteImages` (the EDNN tile CNN leaves it out: the
+    EDNN checks its whole input once)."""
     inputs = keras.Input(tuple(input_shape))
-    x = conv_stack(inputs, convs, dense_units)
+    x = FiniteImages(name=f"{name}_finite_input")(inputs) if check_finite else inputs
+    x = conv_stack(x, convs, dense_units)
     return keras.Model(inputs, scaled_output(x, output_scale, output_offset, output_name), name=name)
 
 
@@ -85,11 +119,13 @@ def network_1(grid: int, spatial_dims: int = 2, channels: int = 1, name: str = "
 
     ``kwargs``: ``dense_units``, ``output_scale``, ``output_offset`` of :func:`cnn_regressor`."""
     convs = NETWORK_1_CONVS if spatial_dims == 2 else NETWORK_1_3D_CONVS
+    kwargs.setdefault("check_finite", True)
     return cnn_regressor((grid,) * spatial_dims + (channels,), convs, name=name, **kwargs)
 
 
 def network_2(grid: int, channels: int = 1, name: str = "cnnas_network_2", **kwargs) -> keras.Model:
     """CNNAS Network 2 (hexagonal sheets), 2-D: Network 1 without its third reducing layer."""
+    kwargs.setdefault("check_finite", True)
     return cnn_regressor((grid, grid, channels), NETWORK_2_CONVS, name=name, **kwargs)
 
 
@@ -135,6 +171,7 @@ def shifted_copies_network(grid, convs=NETWORK_2_CONVS, dense_units: int = 1024,
     shared_in = keras.Input((n1, n2, channels))
     shared = keras.Model(shared_in, conv_stack(shared_in, convs, dense_units), name=f"{name}_shared")
     inputs = keras.Input((n1, n2, channels))
-    x = CopyConcat()(shared(ShiftedCopies()(inputs)))
+    x = FiniteImages(name=f"{name}_finite_input")(inputs)
+    x = CopyConcat()(shared(ShiftedCopies()(x)))
     x = keras.layers.Dense(dense_units, activation="relu", kernel_initializer="he_normal")(x)
     return keras.Model(inputs, scaled_output(x, output_scale, output_offset), name=name)
