@@ -327,3 +327,42 @@ def test_window_into_reused_buffer_equals_fresh_window():
         rasterize_window(*args, out=np.zeros((32, 23), np.float32))
     with pytest.raises(ValueError, match="out must be"):
         rasterize_window(*args, out=np.zeros((32, 24), np.float64))
+
+
+# ----------------------------------------------------------------------------- width against the pixel size
+
+def test_gaussian_narrower_than_the_pixels_is_rejected():
+    """gamma far below the pixel spacing gave an all-zero image silently; now a clear error."""
+    pos, z = [[0.15, 0.15]], [6]                          # midway between pixel centres 0 and 0.3 A
+    with pytest.raises(ValueError, match=r"gamma = 0.01 A is too narrow for the pixel spacing 0.3 A of the grid"):
+        gaussian_image(pos, z, [3.0, 3.0], (10, 10), gamma=0.01)
+    with pytest.raises(ValueError, match=r"too narrow.*spacing <= 0.04 A"):
+        rasterize_window(pos, z, (0.1, 0.3), (0, 0), (4, 4), gamma=0.01)
+    with pytest.raises(ValueError, match="too narrow"):                     # oblique cell: its step lengths
+        gaussian_image(pos, z, [[3.0, 0.0], [1.5, 2.6]], (10, 10), gamma=0.05)
+    # the limit itself is accepted and the atom between pixels still shows (exp(-2) of Z per axis)
+    image = gaussian_image(pos, z, [3.0, 3.0], (10, 10), gamma=0.25 * 0.3, dtype=np.float64)
+    assert image.max() == pytest.approx(6 * np.exp(-2) ** 2, rel=1e-9)
+
+
+def test_every_width_and_grid_used_in_the_package_is_accepted():
+    from tfatoms.data.dimers import BOX
+    from tfatoms.data.sheets import PIXEL_SPACING
+    from tfatoms.representations.gaussian_image import MIN_GAMMA_PER_PIXEL, check_resolvable_width
+
+    assert MIN_GAMMA_PER_PIXEL == 0.25
+    check_resolvable_width(0.2, PIXEL_SPACING)                   # porous graphene, EDNN paper
+    check_resolvable_width(0.4, 4 * np.asarray(PIXEL_SPACING))   # the tiny EDNN test: 4x coarser
+    for grid in (16, 32, 64, 128, 256):                          # CNNAS dimers, quick to full budgets
+        check_resolvable_width(0.2, [BOX / grid] * 3)
+
+
+def test_atom_images_reject_a_width_below_the_pixel_size_at_construction():
+    from tfatoms.representations.atom_images import AtomImages
+
+    with pytest.raises(ValueError, match="gamma = 0.1 A is too narrow for the pixel spacing 1.25 A of the images"):
+        AtomImages(np.zeros((2, 2)), [0, 2], (10.0, 10.0), (8, 8), numbers=1, gamma=0.1, periodic=False)
+    with pytest.raises(ValueError, match="gamma must be a positive"):
+        AtomImages(np.zeros((2, 2)), [0, 2], (10.0, 10.0), (8, 8), numbers=1, gamma=-1.0)
+    src = AtomImages(np.zeros((2, 2)), [0, 2], (10.0, 10.0), (16, 16), numbers=1, gamma=0.2, periodic=False)
+    assert src.collate([0])[0].max() == pytest.approx(2.0)

@@ -15,7 +15,7 @@ import numpy as np
 
 from tfatoms._validation import finite_array, positive_int
 from tfatoms.representations.batch_source import BatchSource
-from tfatoms.representations.gaussian_image import rasterize_window
+from tfatoms.representations.gaussian_image import _check_gamma_tol, check_resolvable_width, rasterize_window
 
 
 class AtomImages(BatchSource):
@@ -32,7 +32,8 @@ class AtomImages(BatchSource):
         targets: ``(n,)`` or None.
         batch_size: images per batch; the last batch is padded with empty images of weight 0
             so every batch has the same shape.
-        gamma: Gaussian width (Angstrom, both papers: 0.2).
+        gamma: Gaussian width (Angstrom, both papers: 0.2); at least 0.25 times the largest pixel
+            spacing ``cell / pixels`` (else ``ValueError``: the image would be almost all zeros).
         periodic: wrap the Gaussians across the cell faces (sheets) or not (an isolated
             molecule in a box: CNNAS dimers).
     """
@@ -61,7 +62,7 @@ class AtomImages(BatchSource):
         if self.targets is not None and len(self.targets) != n:
             raise ValueError(f"targets has {len(self.targets)} entries for {n} configurations")
         self.batch_size = positive_int(batch_size, "batch_size")
-        self.gamma = float(gamma)
+        self.gamma = check_resolvable_width(_check_gamma_tol(gamma, 1e-8)[0], self.spacing, "images")
         self.periodic = bool(periodic)
         self.dtype = np.dtype(dtype)
 
