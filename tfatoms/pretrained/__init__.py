@@ -4,18 +4,49 @@
 gamma = 0.2 A) trained by ``reproductions/ednn_porous_graphene.py`` on porous
 graphene sheets with REBO reference energies. Weights are stored as float16
 (8.5 M parameters, 17 MB) in ``<name>.npz``; ``<name>.json`` holds the pixel
-spacing, f, c, gamma, the output scaling, the training summary and one stored
-prediction that :func:`load_ednn` checks on every load.
+spacing, f, c, gamma, the output scaling, the training summary and the
+``check`` entry that vouches for the weights:
+
+* ``check.weights_sha256``: a SHA-256 of the stored weight arrays (shapes,
+  dtype and bytes, :func:`weights_digest`), verified on every load (about
+  30 ms), so altered, truncated or swapped weights never load silently;
+* ``check.blocks``, ``check.seed``, ``check.energy`` (optional): one stored
+  prediction, the energy of a porous sheet, recomputed by :func:`load_ednn`
+  with ``check=True`` (the default), which also catches a change in the code
+  that evaluates the model.
+
+A JSON without its ``check`` entry or its weights hash is refused. Every
+problem with the files (unreadable or truncated npz, broken JSON, missing
+keys, weights that do not fit the architecture) is a ``ValueError`` naming the
+file and the cause. :func:`save_ednn` writes both files atomically, the npz
+first and the JSON, which vouches for it, last.
 """
 from __future__ import annotations
 
+import hashlib
 import json
-import os
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
+from tfatoms._io import atomic_path, write_json
+
 PRETRAINED_DIR = Path(__file__).parent
+
+#: Keys every pretrained EDNN JSON must hold.
+REQUIRED_KEYS = ("spacing", "gamma", "tile_network", "focus", "context", "check")
+
+
+def weights_digest(weights) -> str:
+    """SHA-256 (hex) of a list of weight arrays: index, dtype, shape and bytes (C order) of each."""
+    h = hashlib.sha256()
+    for k, w in enumerate(weights):
+        w = np.ascontiguousarray(w)
+        h.update(f"{k}:{w.dtype.str}:{w.shape};".encode())
+        h.update(w.tobytes())
+    return h.hexdigest()
 
 
 def save_ednn(model, metadata: dict, name: str, directory=PRETRAINED_DIR, check_sheet=None) -> Path:
@@ -23,11 +54,13 @@ def save_ednn(model, metadata: dict, name: str, directory=PRETRAINED_DIR, check_
 
     ``metadata`` must hold ``spacing``, ``gamma`` and ``tile_network`` (the keyword arguments of
     :func:`~tfatoms.models.ednn.dft_tile_cnn`); ``focus`` and ``context`` are taken from the model.
+    ``metadata["check"]["weights_sha256"]`` is always set to the hash of the stored weights.
     With ``check_sheet = (blocks, seed)`` the energy of that porous sheet, predicted with the
     float16-rounded weights as stored, is added as ``metadata["check"]`` for :func:`load_ednn`.
+    The npz is written first and the JSON last (each through a temporary file and a rename), so
+    a crash in between leaves a JSON whose hash no longer matches: a clear error on load.
     """
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     missing = {"spacing", "gamma", "tile_network"} - set(metadata)
     if missing:
         raise ValueError(f"metadata lacks {sorted(missing)}")
@@ -35,6 +68,7 @@ def save_ednn(model, metadata: dict, name: str, directory=PRETRAINED_DIR, check_
     if not all(np.all(np.isfinite(w)) for w in weights):
         raise ValueError("a weight overflows float16; cannot store this model in half precision")
     meta = dict(metadata, focus=model.focus, context=model.context, weights_dtype="float16", format=1)
+    meta["check"] = dict(meta.get("check") or {})
     if check_sheet is not None:
         from tfatoms.models.ednn import EDNN, dft_tile_cnn
 
@@ -43,22 +77,56 @@ def save_ednn(model, metadata: dict, name: str, directory=PRETRAINED_DIR, check_
         blocks, seed = check_sheet
         meta["check"] = dict(blocks=[int(b) for b in blocks], seed=int(seed))
         meta["check"]["energy"] = predict_check_sheet(EDNN(stored, model.focus, model.context), meta)
-    tmp = directory / f"tmp-{os.getpid()}-{name}.npz"
-    with open(tmp, "wb") as fh:
-        np.savez_compressed(fh, *weights)
-    os.replace(tmp, directory / f"{name}.npz")
-    tmp = directory / f"tmp-{os.getpid()}-{name}.json"
-    tmp.write_text(json.dumps(meta, indent=1))
-    os.replace(tmp, directory / f"{name}.json")
+    meta["check"]["weights_sha256"] = weights_digest(weights)
+    directory.mkdir(parents=True, exist_ok=True)
+    with atomic_path(directory / f"{name}.npz") as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, *weights)
+    write_json(directory / f"{name}.json", meta)
     return directory / f"{name}.npz"
+
+
+def _read_metadata(meta_path: Path) -> dict:
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{meta_path}: cannot read the pretrained model's metadata "
+                         f"({type(exc).__name__}: {exc}); damaged file?") from exc
+    if not isinstance(meta, dict):
+        raise ValueError(f"{meta_path}: the metadata must be a JSON object, got {type(meta).__name__}")
+    missing = [k for k in REQUIRED_KEYS if k not in meta]
+    if missing:
+        hint = (" (the check entry vouches for the weights; save the model again with "
+                "tfatoms.pretrained.save_ednn)") if "check" in missing else ""
+        raise ValueError(f"{meta_path}: metadata lacks {missing}{hint}")
+    if not isinstance(meta["check"], dict) or not isinstance(meta["check"].get("weights_sha256"), str):
+        raise ValueError(f"{meta_path}: the check entry lacks weights_sha256, the hash that vouches for the "
+                         f"weights (save the model again with tfatoms.pretrained.save_ednn)")
+    if not isinstance(meta["tile_network"], dict):
+        raise ValueError(f"{meta_path}: tile_network must be a JSON object of dft_tile_cnn arguments, "
+                         f"got {meta['tile_network']!r}")
+    return meta
+
+
+def _read_weights(weights_path: Path) -> list[np.ndarray]:
+    try:
+        stored = np.load(weights_path, allow_pickle=False)
+        if not isinstance(stored, np.lib.npyio.NpzFile):
+            raise ValueError("not an npz archive of weight arrays")
+        with stored:
+            return [stored[f"arr_{k}"] for k in range(len(stored.files))]
+    except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile, zlib.error) as exc:
+        raise ValueError(f"{weights_path}: cannot read the pretrained weights ({type(exc).__name__}: {exc}); "
+                         f"truncated or damaged file?") from exc
 
 
 def load_ednn(name: str = "ednn_porous_graphene", directory=PRETRAINED_DIR, check: bool = True):
     """``(model, metadata)``: the stored EDNN (float32 weights) and its metadata.
 
-    With ``check``, the stored prediction ``metadata["check"]`` (the energy of one
-    sheet) is recomputed and must agree to 1e-5 relative (2e-3 under a mixed
-    bfloat16 policy), so a damaged file is caught at load time.
+    The weights must match ``metadata["check"]["weights_sha256"]`` (always checked). With
+    ``check``, the stored prediction ``metadata["check"]["energy"]`` (the energy of one sheet),
+    if present, is recomputed and must agree to 1e-5 relative (2e-3 under a mixed bfloat16
+    policy). Any damaged, mismatched or incomplete file raises ``ValueError`` naming it.
     """
     from tfatoms.models.ednn import EDNN, dft_tile_cnn
 
@@ -67,24 +135,39 @@ def load_ednn(name: str = "ednn_porous_graphene", directory=PRETRAINED_DIR, chec
     if not meta_path.exists() or not weights_path.exists():
         raise FileNotFoundError(f"no pretrained model {name!r} in {directory} (expected {meta_path.name} and "
                                 f"{weights_path.name}; train one with reproductions/ednn_porous_graphene.py)")
-    meta = json.loads(meta_path.read_text())
-    tile_net = dft_tile_cnn(**meta["tile_network"])
-    with np.load(weights_path) as stored:
-        weights = [stored[f"arr_{k}"].astype(np.float32) for k in range(len(stored.files))]
+    meta = _read_metadata(meta_path)
+    stored = _read_weights(weights_path)
+    digest = weights_digest(stored)
+    if digest != meta["check"]["weights_sha256"]:
+        raise ValueError(f"{weights_path}: the weights do not match the hash in {meta_path.name} (sha256 {digest}, "
+                         f"expected {meta['check']['weights_sha256']}): damaged, altered or from another model?")
+    try:
+        tile_net = dft_tile_cnn(**meta["tile_network"])
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{meta_path}: cannot build the tile network from tile_network={meta['tile_network']!r} "
+                         f"({exc})") from exc
+    weights = [w.astype(np.float32) for w in stored]
     expected = [w.shape for w in tile_net.get_weights()]
     if [w.shape for w in weights] != expected:
         raise ValueError(f"{weights_path}: weight shapes {[w.shape for w in weights]} do not match the "
                          f"architecture in {meta_path.name} ({expected})")
     tile_net.set_weights(weights)
-    model = EDNN(tile_net, meta["focus"], meta["context"])
-    if check and "check" in meta:
+    try:
+        model = EDNN(tile_net, meta["focus"], meta["context"])
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{meta_path}: bad focus/context ({exc})") from exc
+    if check and "energy" in meta["check"]:
         import keras
 
-        got = predict_check_sheet(model, meta)
-        want = meta["check"]["energy"]
+        try:
+            got = predict_check_sheet(model, meta)
+            want = float(meta["check"]["energy"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{meta_path}: cannot recompute the stored check prediction ({type(exc).__name__}: "
+                             f"{exc})") from exc
         # the stored energy was computed in float32; a mixed (bfloat16) policy moves it by ~1e-4
         rtol = 1e-5 if keras.mixed_precision.global_policy().compute_dtype == "float32" else 2e-3
-        if abs(got - want) > rtol * abs(want):
+        if not abs(got - want) <= rtol * abs(want):
             raise ValueError(f"{weights_path}: stored check energy {want} eV, recomputed {got} eV: damaged file?")
     return model, meta
 
