@@ -18,7 +18,8 @@ def test_molecule_all_pairs():
         {(i, j) for i in range(n) for j in range(n) if i != j}
     assert not batch[keys.OFFSETS].any()
     np.testing.assert_array_equal(batch[keys.ATOMIC_NUMBERS], [8, 1, 1])
-    np.testing.assert_allclose(batch[keys.POSITIONS], water.positions, rtol=1e-6)
+    # a molecule is centred on its centroid (exact: energies and forces are translation invariant)
+    np.testing.assert_allclose(batch[keys.POSITIONS], water.positions - water.positions.mean(axis=0), atol=1e-7)
     assert batch[keys.CELL].shape == (1, 3, 3) and batch[keys.PBC].shape == (1, 3)
     np.testing.assert_array_equal(batch[keys.N_ATOMS], [3])
     np.testing.assert_array_equal(batch[keys.STRUCTURE_INDEX], [0, 0, 0])
@@ -57,6 +58,7 @@ def test_global_indices_of_two_structures():
 def test_periodic_pairs_equal_neighbor_pairs():
     si = bulk("Si", "diamond", a=5.43) * (2, 1, 1)
     si.rattle(0.05, seed=0)
+    si.wrap()  # build_batch wraps periodic structures into the cell
     h2o = molecule("H2O")
     batch = build_batch([h2o, si], cutoff=3.0, dtype=np.float64)
     i, j, offsets = neighbor_pairs(si.positions, si.cell[:], si.pbc, 3.0)
@@ -64,6 +66,7 @@ def test_periodic_pairs_equal_neighbor_pairs():
     np.testing.assert_array_equal(batch[keys.IDX_I][sel], i + 3)
     np.testing.assert_array_equal(batch[keys.IDX_J][sel], j + 3)
     np.testing.assert_allclose(batch[keys.OFFSETS][sel], offsets)
+    np.testing.assert_allclose(batch[keys.POSITIONS][3:], si.positions)
     np.testing.assert_array_equal(batch[keys.PBC], [[False] * 3, [True] * 3])
     np.testing.assert_allclose(batch[keys.CELL][1], si.cell[:])
     # every Si has 4 neighbours at ~2.35 A within 3 A
@@ -98,3 +101,88 @@ def test_bad_arguments():
         build_batch([])
     with pytest.raises(ValueError, match="cutoff"):
         build_batch(molecule("H2O"), cutoff=-1.0)
+
+
+def test_bad_dtype_and_non_numeric_positions():
+    with pytest.raises(ValueError, match="dtype must be float32 or float64"):
+        build_batch(molecule("H2O"), dtype=np.int32)
+    with pytest.raises(ValueError, match="dtype must be float32 or float64"):
+        build_batch(molecule("H2O"), dtype="float16")
+
+    class StringAtoms:  # duck-typed structure whose positions are text
+        def get_positions(self):
+            return np.array([["a", "b", "c"], ["0", "0", "1"]])
+
+        def get_atomic_numbers(self):
+            return np.array([1, 1])
+
+        def get_cell(self):
+            return np.zeros((3, 3))
+
+        def get_pbc(self):
+            return np.zeros(3, bool)
+
+    with pytest.raises(ValueError, match="positions of structure 0 must be numbers"):
+        build_batch([StringAtoms()])
+
+
+def _far_h2(x):
+    return Atoms("H2", positions=[[x, 0, 0], [x + 0.3, 0, 0]])
+
+
+def test_far_from_origin_molecule_is_centred_before_the_float32_cast():
+    """H2 0.3 A long at x = 1e8 A: float32 would merge the atoms (NaN forces); centring keeps it exact."""
+    near, far = build_batch(_far_h2(0.0)), build_batch(_far_h2(1e8))
+    assert far[keys.POSITIONS].dtype == np.float32
+    np.testing.assert_allclose(far[keys.POSITIONS], near[keys.POSITIONS], atol=1e-6)
+    d = np.linalg.norm(far[keys.POSITIONS][1] - far[keys.POSITIONS][0])
+    assert abs(d - 0.3) < 1e-6
+
+
+def test_far_molecule_gives_same_energy_and_forces():
+    from tfatoms.models import Potential, SchNet
+    import keras
+
+    keras.utils.set_random_seed(0)
+    potential = Potential(SchNet(n_features=8, n_interactions=1, rbf_cutoff=6.0))
+    near, far = potential(build_batch(_far_h2(0.0))), potential(build_batch(_far_h2(1e8)))
+    f_near, f_far = np.asarray(near[keys.FORCES]), np.asarray(far[keys.FORCES])
+    assert np.all(np.isfinite(f_far)) and np.abs(f_near).max() > 1e-4
+    np.testing.assert_allclose(f_far, f_near, rtol=1e-5, atol=1e-7)
+    ethanol = molecule("CH3CH2OH")
+    moved = ethanol.copy()
+    moved.positions += [1e5, -3e4, 2e4]
+    e0 = float(potential(build_batch(ethanol))[keys.ENERGY][0])
+    e1 = float(potential(build_batch(moved))[keys.ENERGY][0])
+    assert abs(e1 - e0) < 1e-5, (e0, e1)
+
+
+def test_periodic_structure_far_from_cell_is_wrapped():
+    atoms = bulk("Si", "diamond", a=5.43)
+    far = atoms.copy()
+    far.positions += np.array([3e5, 7e5, -2e5]) @ np.eye(3) + atoms.cell[0] * 1e5
+    a, b = build_batch(atoms, cutoff=3.0), build_batch(far, cutoff=3.0)
+    assert np.abs(b[keys.POSITIONS]).max() < 10
+    d_a = np.sort(np.linalg.norm(a[keys.POSITIONS][a[keys.IDX_J]] - a[keys.POSITIONS][a[keys.IDX_I]]
+                                 + a[keys.OFFSETS], axis=1))
+    d_b = np.sort(np.linalg.norm(b[keys.POSITIONS][b[keys.IDX_J]] - b[keys.POSITIONS][b[keys.IDX_I]]
+                                 + b[keys.OFFSETS], axis=1))
+    np.testing.assert_allclose(d_b, d_a, atol=1e-4)
+
+
+def test_coordinates_too_large_to_represent_are_refused():
+    spread = Atoms("H2", positions=[[0, 0, 0], [1e7, 0, 0]])   # 1e7 A long even after centring
+    with pytest.raises(ValueError, match="structure 0: atoms lie up to .* cannot be represented"):
+        build_batch(spread)
+    big_cell = Atoms("H", positions=[[0, 0, 0]], cell=[2e6, 2e6, 2e6], pbc=True)
+    with pytest.raises(ValueError, match="periodic cell vectors longer than"):
+        build_batch(big_cell, cutoff=3.0)
+
+
+def test_overlap_check_sees_the_float32_values():
+    """Two atoms 1e-5 A apart are distinct in float64 but 1e-5 A is below float32's resolution at 200 A:
+    built in float32 they are refused, in float64 accepted (their distance is what the model sees)."""
+    pair = Atoms("H3", positions=[[0, 0, 0], [600.0, 0, 0], [600.0 + 1e-5, 0, 0]])
+    build_batch(pair, dtype=np.float64)
+    with pytest.raises(ValueError, match="atoms 1 and 2 are on top of each other"):
+        build_batch(pair, dtype=np.float32)

@@ -94,3 +94,36 @@ def non_negative_int(value, name: str) -> int:
     if isinstance(value, bool) or int(value) != value or int(value) < 0:
         raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
     return int(value)
+
+
+def numeric_array(values, name: str, dtype=np.float64) -> np.ndarray:
+    """``values`` as a float array, or a ``ValueError`` naming ``name`` when numpy cannot convert them
+    (strings, ragged lists) instead of numpy's own message."""
+    try:
+        return np.asarray(values, dtype=dtype)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be numbers (a float array), got {type(values).__name__} that cannot be "
+                         f"converted ({err})") from None
+
+
+def float_dtype(dtype, name: str = "dtype") -> np.dtype:
+    """Validate a float type for coordinates: float32 or float64."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"{name} must be float32 or float64, got {dtype!r}")
+    return dt
+
+
+def atomic_numbers_within(numbers, max_z: int, what: str = "the model") -> None:
+    """Raise a ``ValueError`` naming the element if an atomic number exceeds ``max_z`` (a model's embedding)."""
+    z = np.asarray(numbers).reshape(-1)
+    if z.size and z.max() > max_z:
+        from ase.data import chemical_symbols
+
+        k = int(np.argmax(z > max_z))
+        symbol = chemical_symbols[int(z[k])] if int(z[k]) < len(chemical_symbols) else "unknown"
+        raise ValueError(f"atom {k}: element {symbol} (Z = {int(z[k])}) is beyond {what}'s max_z = {max_z}; "
+                         f"build the model with a larger max_z")
