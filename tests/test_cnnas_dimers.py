@@ -281,3 +281,9 @@ def test_finite_check_keeps_weight_files_of_models_without_it_loadable(tmp_path)
     checked.load_weights(tmp_path / "w.weights.h5")
     x = np.random.default_rng(6).random((2, 16, 16, 1)).astype("float32")
     np.testing.assert_array_equal(checked(x).numpy(), plain(x).numpy())
+
+
+def test_keras_does_not_switch_xla_on_by_itself_for_checked_networks():
+    for model in _small_models():
+        model.compile(loss="mse", jit_compile="auto")
+        assert model.jit_compile is False

@@ -185,3 +185,14 @@ def test_finite_check_is_one_cheap_op_in_the_graph():
     graph = _signature_function(model).get_concrete_function().graph
     ops = [op.type for op in graph.get_operations()]
     assert ops.count("CheckNumerics") == 1
+
+
+def test_keras_does_not_switch_xla_on_by_itself_for_the_ednn():
+    """XLA compiles the input checks out; on a GPU Keras' jit_compile='auto' would pick it."""
+    model = EDNN(ising_tile_network(2, 1), 2, 1)
+    assert model.supports_jit is False
+    with pytest.warns(UserWarning, match="jit_compile"):
+        model.jit_compile = True
+    assert model.jit_compile is False
+    model.compile(loss="mse", jit_compile="auto")
+    assert model.jit_compile is False

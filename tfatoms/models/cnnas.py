@@ -86,12 +86,15 @@ class FiniteImages(keras.layers.Layer):
 
     Eager: ``ValueError`` naming the first bad pixel; inside a graph
     (``predict``, ``tf.function``): ``tf.debugging.assert_all_finite``, an
-    ``InvalidArgumentError`` with the same explanation (compiled out under XLA).
+    ``InvalidArgumentError`` with the same explanation. XLA would compile the check out, so the
+    layer declares ``supports_jit = False`` and Keras' ``jit_compile="auto"`` (XLA on a GPU)
+    leaves a model holding it uncompiled; an explicit XLA compile drops the check.
     """
 
     def __init__(self, **kwargs):
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
+        self.supports_jit = False
 
     def call(self, images):
         return check_finite_images(images, f"{self.name}: input images")

@@ -35,7 +35,11 @@ class EDNN(keras.Model):
     Input: images ``(B, L_1, ..., L_d, C)`` with every ``L_k`` a multiple of ``f``, all pixels
     finite. Both are checked in every mode (eager: ``ValueError``; inside a ``tf.function`` or
     ``predict`` trace where sizes are unknown: ``tf.errors.InvalidArgumentError`` with the same
-    explanation), so a wrong size or a NaN pixel never gives a silent prediction.
+    explanation), so a wrong size or a NaN pixel never gives a silent prediction. XLA compiles
+    assertions out, so the model declares ``supports_jit = False``: Keras' ``predict``/``fit``
+    then do not switch XLA on by themselves (their ``jit_compile="auto"`` does on a GPU). Under
+    an explicit XLA compile (``tf.function(jit_compile=True)``, ``BatchTrainer(jit_compile=True)``)
+    a size that is not a multiple of ``f`` still fails (when compiling), a NaN pixel is not caught.
     Output: ``(B, K)`` extensive predictions (and ``(B, L_1/f, ..., K)`` maps with ``return_map``).
     """
 
@@ -47,6 +51,7 @@ class EDNN(keras.Model):
         self.tile_sum = TileSum(return_map=return_map)
         self.focus, self.context = self.tiles.focus, self.tiles.context
         self.spatial_dims, self.return_map = spatial_dims, return_map
+        self.supports_jit = False   # keep Keras' automatic XLA off: it would compile the input checks out
 
     def call(self, images, training=False):
         images = check_finite_images(images, "EDNN input images")
