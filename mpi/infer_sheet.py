@@ -12,16 +12,36 @@ count and a timing breakdown (max/min over ranks) and writes them as JSON.
     python mpi/infer_sheet.py --structure sheet.xyz         # a sheet from a file (one process)
 
 Without mpi4py it runs as one process. The default model is the packaged
-pretrained EDNN (``tfatoms.pretrained.load_ednn``).
+pretrained EDNN (``tfatoms.pretrained.load_ednn``). The JSON report goes to
+``--out`` (default ``sheet_energy.json`` in the current directory); its path is
+printed at the end. Every argument and output path is checked before any work
+starts; a bad one is reported on stderr as ``error: ...`` with exit code 2.
+
+Threads: ``--threads`` sets TensorFlow's intra-op threads and numba's threads of
+every rank before TensorFlow starts. The float32 tile network's sums depend on
+the thread count at the level of float32 round-off (about 1e-8 relative), not
+on the rank count: with the same ``--threads`` any number of ranks gives the
+same energy bit for bit. When :func:`main` is called from Python after
+TensorFlow already ran in that process, TensorFlow's thread count can no longer
+change: the run says so on stderr and records ``threads_applied: false``.
+
+Checkpoints (``--checkpoint DIR``) are keyed by content: a SHA-256 of the
+sheet's atoms (positions, numbers, cell; or of the generated sheet's blocks,
+seed and pore parameters) and of the model files, plus the precision, tile grid,
+window size and rank count. A rerun after the structure file or the model
+changed stops with an error naming what differs (it never reuses or overwrites
+the old progress): remove the directory or use another one. Adding ``--map``
+to a checkpointed run that had none recomputes the windows to build the map.
 """
 from __future__ import annotations
 
 import argparse
-import json
+import hashlib
 import math
 import os
 import sys
 import time
+from pathlib import Path
 
 
 def parse_args(argv=None):
@@ -32,21 +52,76 @@ def parse_args(argv=None):
     size.add_argument("--blocks", type=int, nargs=2, metavar=("BX", "BY"),
                       help="sheet size in blocks of 17.22 x 17.04 A (192 x 192 pixels)")
     size.add_argument("--structure", help="read the sheet from an extended XYZ or HDF5 file instead")
-    p.add_argument("--seed", type=int, default=0, help="seed of the generated porous sheet")
+    p.add_argument("--seed", type=int, default=0, help="seed of the generated porous sheet (its pores)")
     p.add_argument("--model", default="ednn_porous_graphene",
                    help="pretrained model: a name in tfatoms/pretrained or a path DIR/NAME(.npz)")
-    p.add_argument("--batch", type=int, default=256, help="tiles per network call")
-    p.add_argument("--window-tiles", type=int, default=16, help="tiles per window side")
+    p.add_argument("--batch", type=int, default=256, help="most tiles per network call (default 256)")
+    p.add_argument("--window-tiles", type=int, default=16, help="tiles per window side (default 16)")
     p.add_argument("--precision", choices=("float32", "mixed_bfloat16"), default="float32",
                    help="network precision (mixed_bfloat16: bfloat16 convolutions, float32 head and sums)")
-    p.add_argument("--threads", type=int, help="threads per rank (default: the cores of this node / local ranks)")
-    p.add_argument("--out", default="sheet_energy.json", help="JSON report written by rank 0")
-    p.add_argument("--map", help="also write the per-tile energy map (eV) to this .npy file")
-    p.add_argument("--map-downsample", type=int, default=1, help="sum k x k tiles per map pixel")
+    p.add_argument("--threads", type=int,
+                   help="TensorFlow and numba threads per rank (default: the cores of this node / local ranks); "
+                        "fix it to compare energies bit for bit")
+    p.add_argument("--out", default="sheet_energy.json",
+                   help="JSON report written by rank 0 (default: sheet_energy.json in the current directory)")
+    p.add_argument("--map", help="also write the per-tile energy map (eV, float64) to this .npy file")
+    p.add_argument("--map-downsample", type=int, default=1,
+                   help="sum k x k tiles per map pixel (1 <= k <= tiles per side; tiles past a multiple of k "
+                        "are left out of the map)")
     p.add_argument("--progress", action="store_true", help="progress bar (rank 0's windows)")
     p.add_argument("--checkpoint", metavar="DIR",
-                   help="record each rank's progress in DIR; rerunning with the same ranks and options resumes")
+                   help="record each rank's progress in DIR; rerunning with the same ranks, structure, model and "
+                        "options resumes (another structure or model: an error)")
     return p.parse_args(argv)
+
+
+def _check_output_path(path: str, option: str):
+    """``path`` can be written as a file: not a directory, and its nearest existing ancestor is a
+    writable directory (missing folders are created when it is written)."""
+    target = Path(path)
+    if target.is_dir():
+        raise ValueError(f"{option} {path} is a directory: give a file name")
+    ancestor = target.absolute().parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ValueError(f"{option} {path}: {ancestor} is a file, not a directory")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ValueError(f"{option} {path}: directory {ancestor} is not writable")
+
+
+def validate_args(args):
+    """Every check that needs no TensorFlow, before any work (``ValueError`` naming the option)."""
+    if args.area is not None and not (math.isfinite(args.area) and args.area > 0):
+        raise ValueError(f"--area must be a positive area in um^2, got {args.area}")
+    if args.side is not None and not (math.isfinite(args.side) and args.side > 0):
+        raise ValueError(f"--side must be a positive length in Angstrom, got {args.side}")
+    if args.blocks is not None and min(args.blocks) < 1:
+        raise ValueError(f"--blocks must be two positive integers, got {args.blocks[0]} {args.blocks[1]}")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {args.seed}")
+    for option, value in (("--threads", args.threads), ("--batch", args.batch),
+                          ("--window-tiles", args.window_tiles), ("--map-downsample", args.map_downsample)):
+        if value is not None and value < 1:
+            raise ValueError(f"{option} must be a positive integer, got {value}")
+    if args.structure is not None:
+        structure = Path(args.structure)
+        if not structure.exists():
+            raise ValueError(f"--structure {args.structure} does not exist")
+        if not structure.is_file():
+            raise ValueError(f"--structure {args.structure} is not a file")
+    _check_output_path(args.out, "--out")
+    if args.map:
+        _check_output_path(args.map, "--map")
+        if Path(args.map).absolute() == Path(args.out).absolute():
+            raise ValueError(f"--map and --out are the same file {args.out}")
+    if args.checkpoint is not None:
+        ckpt = Path(args.checkpoint)
+        if ckpt.exists() and not ckpt.is_dir():
+            raise ValueError(f"--checkpoint {args.checkpoint} is an existing file: give a directory "
+                             f"(it is created if missing)")
+        if not ckpt.exists():
+            _check_output_path(str(ckpt / "x"), "--checkpoint")
 
 
 def get_comm():
@@ -70,17 +145,30 @@ def local_ranks(comm) -> int:
     return comm.Split_type(MPI.COMM_TYPE_SHARED).Get_size()
 
 
-def set_threads(n: int):
-    """Threads of TensorFlow and numba for this rank (before TensorFlow starts)."""
+def set_threads(n: int) -> bool:
+    """Threads of TensorFlow (intra-op ``n``, inter-op 1) and numba for this rank; True if applied.
+
+    TensorFlow reads its thread counts once, when its runtime starts: this must run
+    before anything executes a TensorFlow op (the script calls it first). Called later in
+    the same process (``main()`` from Python after TensorFlow ran) TensorFlow keeps its
+    count and this returns False unless that count already is ``n``; numba's count is
+    always set."""
     import numba
+
+    try:
+        import tfatoms._tensorflow  # noqa: F401  (TensorFlow without its start-up log lines, where available)
+    except ImportError:
+        pass
     import tensorflow as tf
 
+    applied = True
     try:
         tf.config.threading.set_intra_op_parallelism_threads(n)
         tf.config.threading.set_inter_op_parallelism_threads(1)
-    except RuntimeError:      # TensorFlow already running in this process (main() called from Python): keep it
-        pass
-    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    except RuntimeError:      # TensorFlow already running in this process: it keeps its thread counts
+        applied = tf.config.threading.get_intra_op_parallelism_threads() == n
+    numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+    return applied
 
 
 def build_sheet(args):
@@ -92,84 +180,131 @@ def build_sheet(args):
         blocks = tuple(args.blocks)
     else:
         side = args.side if args.side is not None else math.sqrt(args.area if args.area is not None else 1.0) * 1e4
-        if not (math.isfinite(side) and side > 0):
-            raise SystemExit(f"sheet side must be positive, got {side} A")
         blocks = (max(1, round(side / BLOCK_SIZE[0])), max(1, round(side / BLOCK_SIZE[1])))
     sheet = PorousSheet(blocks, seed=args.seed)
     return sheet, f"generated porous graphene, {blocks[0]} x {blocks[1]} blocks, seed {args.seed}"
 
 
-def load_model(spec: str):
-    from pathlib import Path
-
-    from tfatoms.pretrained import load_ednn
+def model_files(spec: str) -> tuple[str, Path]:
+    """``(name, directory)`` of a ``--model`` value."""
+    from tfatoms.pretrained import PRETRAINED_DIR
 
     path = Path(spec)
     if path.suffix in (".npz", ".json") or path.parent != Path("."):
-        return load_ednn(path.with_suffix("").name, path.parent)
-    return load_ednn(spec)
+        return path.with_suffix("").name if path.suffix in (".npz", ".json") else path.name, path.parent
+    return spec, PRETRAINED_DIR
+
+
+def load_model(spec: str):
+    from tfatoms.pretrained import load_ednn
+
+    return load_ednn(*model_files(spec))
+
+
+def model_hash(spec: str) -> str:
+    """SHA-256 of the model's stored files (weights ``.npz`` and metadata ``.json``)."""
+    name, directory = model_files(spec)
+    h = hashlib.sha256()
+    for suffix in (".json", ".npz"):
+        with open(directory / f"{name}{suffix}", "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def _fail(rank: int, exc) -> SystemExit:
+    if rank == 0:
+        print(f"error: {exc}", file=sys.stderr)
+    return SystemExit(2)
 
 
 def main(argv=None) -> dict | None:
     args = parse_args(argv)
     comm = get_comm()
     rank, size = (0, 1) if comm is None else (comm.Get_rank(), comm.Get_size())
+    try:
+        validate_args(args)
+    except ValueError as exc:
+        raise _fail(rank, exc) from None
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     threads = args.threads or max(1, cores // local_ranks(comm))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    set_threads(threads)
+    threads_applied = set_threads(threads)       # first: TensorFlow reads its thread count when it starts
     import keras
     import numpy as np
+    import tensorflow as tf
 
+    from tfatoms._io import atomic_path, write_json
     from tfatoms.inference.parallel import distributed_energy
     from tfatoms.inference.sheet import SheetPredictor
 
+    if not threads_applied and rank == 0:
+        print(f"warning: --threads {threads} not applied to TensorFlow: it was already running in this process "
+              f"(main() called from Python), so it keeps its own count "
+              f"({tf.config.threading.get_intra_op_parallelism_threads()}, 0 = all cores). Run the script as its "
+              f"own process to set it.", file=sys.stderr)
     t0 = time.perf_counter()
     if args.precision != "float32":
         keras.mixed_precision.set_global_policy(args.precision)
     try:
         sheet, description = build_sheet(args)
+        if args.structure and len(sheet) == 0:
+            raise ValueError(f"--structure {args.structure} has no atoms")
         model, meta = load_model(args.model)
         predictor = SheetPredictor.from_ednn(model, meta["spacing"], meta["gamma"], batch_tiles=args.batch,
                                              window_tiles=args.window_tiles)
-        predictor.grid(sheet)                      # a sheet that is not whole tiles fails here, on every rank
+        grid = predictor.grid(sheet)               # a sheet that is not whole tiles fails here, on every rank
+        if args.map and args.map_downsample > min(grid.tiles):
+            raise ValueError(f"--map-downsample {args.map_downsample} is larger than the tile grid "
+                             f"{grid.tiles[0]} x {grid.tiles[1]}: the map would be empty")
+        run_key = dict(sheet=sheet.content_hash(), model=model_hash(args.model), precision=args.precision)
     except (ValueError, FileNotFoundError) as exc:
-        if rank == 0:
-            print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2)
+        raise _fail(rank, exc) from None
     t_setup = time.perf_counter() - t0
-    run_key = f"{description}|model={args.model}|precision={args.precision}"
-    result = distributed_energy(predictor, sheet, comm, energy_map=bool(args.map), progress=args.progress,
-                                checkpoint_dir=args.checkpoint, run_key=run_key)
+    try:
+        result = distributed_energy(predictor, sheet, comm, energy_map=bool(args.map), progress=args.progress,
+                                    checkpoint_dir=args.checkpoint, run_key=run_key)
+    except ValueError as exc:                      # raised on every rank alike (checkpoint of another run)
+        raise _fail(rank, exc) from None
     if rank != 0:
         return None
     tile_map = result.pop("tile_energies")
     result.update(sheet=description, model=args.model, precision=args.precision, threads_per_rank=threads,
+                  threads_applied=threads_applied,
+                  tf_intra_op_threads=tf.config.threading.get_intra_op_parallelism_threads(),
                   batch_tiles=args.batch, window_tiles=args.window_tiles, setup_s=t_setup,
-                  sheet_size_A=list(sheet.size),
+                  sheet_size_A=list(sheet.size), checkpoint_key=run_key if args.checkpoint else None,
                   paper=dict(n_atoms=35.2e6, wall_min=24.7, cores=448,
                              atoms_per_s_per_core=35.2e6 / (24.7 * 60) / 448))
     result["atoms_per_s_per_core"] = result["atoms_per_s_per_rank"] / threads
     result["ratio_to_paper_per_core"] = result["atoms_per_s_per_core"] / result["paper"]["atoms_per_s_per_core"]
     print(f"sheet: {description}, {sheet.size[0]:.1f} x {sheet.size[1]:.1f} A, {result['n_atoms']:,} atoms, "
           f"{result['n_tiles']:,} tiles on {size} rank(s) x {threads} thread(s)")
+    if result["windows_resumed"]:
+        print(f"resumed from checkpoint {args.checkpoint}: {result['windows_resumed']} of {result['n_windows']} "
+              f"windows ({result['n_atoms_resumed']:,} atoms) were done; {result['n_atoms_computed']:,} atoms "
+              f"computed now (the throughput below counts these only)")
     print(f"energy {result['energy_eV']:.6f} eV = {result['energy_per_atom_eV']:.6f} eV/atom = "
           f"{result['energy_per_area_eV_A2']:.6f} eV/A^2")
     print(f"time {result['wall_s']:.2f} s (setup {t_setup:.1f} s): generate {result['generate_s_max']:.2f}, "
           f"rasterise {result['rasterise_s_max']:.2f}, network {result['network_s_max']:.2f}, "
-          f"wait {result['wait_s_max']:.2f}, reduce {result['reduce_s_max']:.4f} s (max over ranks); {result['atoms_per_s']:,.0f} atoms/s, "
+          f"wait {result['wait_s_max']:.2f}, reduce {result['reduce_s_max']:.4f} s (max over ranks); "
+          f"{result['atoms_per_s']:,.0f} atoms/s, "
           f"{result['atoms_per_s_per_core']:,.0f} atoms/s/core (paper: "
           f"{result['paper']['atoms_per_s_per_core']:.0f}); peak memory {result['peak_memory_mb_max']:.0f} MB/rank")
     if args.map:
-        k = max(1, args.map_downsample)
+        k = args.map_downsample
         nx, ny = (tile_map.shape[0] // k) * k, (tile_map.shape[1] // k) * k
         small = tile_map[:nx, :ny].reshape(nx // k, k, ny // k, k).sum(axis=(1, 3))
-        np.save(args.map, small)
-        result["map"] = dict(path=args.map, downsample=k, shape=list(small.shape))
-    tmp = f"{args.out}.tmp-{os.getpid()}"
-    with open(tmp, "w") as fh:
-        json.dump(result, fh, indent=1)
-    os.replace(tmp, args.out)
+        with atomic_path(args.map) as tmp:
+            with open(tmp, "wb") as fh:           # a file object: np.save adds no .npy to the name
+                np.save(fh, small)
+        result["map"] = dict(path=args.map, downsample=k, shape=list(small.shape),
+                             tiles_left_out=int(tile_map.size - nx * ny))
+        print(f"energy map ({small.shape[0]} x {small.shape[1]}, {k} x {k} tiles per pixel) written to "
+              f"{Path(args.map).absolute()}")
+    write_json(args.out, result)
+    print(f"report written to {Path(args.out).absolute()}")
     return result
 
 

@@ -50,24 +50,61 @@ def test_rank_windows_are_balanced_contiguous_and_complete():
         assert max(map(len, parts)) - min(map(len, parts)) <= 1
 
 
-@pytest.mark.skipif(not MPIRUN.exists() or importlib.util.find_spec("mpi4py") is None,
-                    reason="mpirun (pip mpich) or mpi4py not installed")
-def test_energy_is_independent_of_the_rank_count(tmp_path, model_path):
-    energies = {}
-    for n in (1, 2, 3):
-        out = tmp_path / f"r{n}.json"
-        cmd = [str(MPIRUN), "-n", str(n), sys.executable, str(ROOT / "mpi" / "infer_sheet.py"), "--blocks", "4", "3",
-               "--window-tiles", "4", "--model", model_path, "--out", str(out)]
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        result = json.loads(out.read_text())
-        assert result["n_ranks"] == n and result["n_windows"] == 9     # 9 windows: 2 and 3 ranks split unevenly
-        assert result["n_atoms"] == len(PorousSheet((4, 3)).positions())
-        assert result["n_tiles"] == 12 * 9
-        energies[n] = result["energy_eV"]
-    e = np.array(list(energies.values()))
-    assert np.abs(e - e[0]).max() <= 1e-9 * abs(e[0]), energies
+HAVE_MPI = MPIRUN.exists() and importlib.util.find_spec("mpi4py") is not None
+
+
+@pytest.fixture(scope="module")
+def script_runs(tmp_path_factory, model_path):
+    """``run(ranks, threads, launcher)``: the energy of one run of mpi/infer_sheet.py (each run once per module)."""
+    directory, cache = tmp_path_factory.mktemp("runs"), {}
+
+    def run(ranks, threads, launcher="mpirun"):
+        if (ranks, threads, launcher) not in cache:
+            cache[ranks, threads, launcher] = _run_script(directory, model_path, ranks, threads, launcher)
+        return cache[ranks, threads, launcher]
+    return run
+
+
+def _run_script(tmp_path, model_path, ranks, threads, launcher="mpirun"):
+    """One run of mpi/infer_sheet.py on a 4 x 3 block sheet (9 windows of up to 4 x 4 tiles); its energy."""
+    out = tmp_path / f"{launcher}-r{ranks}-t{threads}.json"
+    cmd = [sys.executable, str(ROOT / "mpi" / "infer_sheet.py"), "--blocks", "4", "3", "--window-tiles", "4",
+           "--threads", str(threads), "--model", model_path, "--out", str(out)]
+    if launcher == "mpirun":
+        cmd = [str(MPIRUN), "-n", str(ranks)] + cmd
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"report written to {out}" in proc.stdout
+    result = json.loads(out.read_text())
+    assert result["n_ranks"] == ranks and result["n_windows"] == 9     # 9 windows: 2 and 3 ranks split unevenly
+    assert result["n_atoms"] == len(PorousSheet((4, 3)).positions())
+    assert result["n_tiles"] == 12 * 9
+    # the thread count really reached TensorFlow (set before it started)
+    assert result["threads_per_rank"] == threads and result["threads_applied"]
+    assert result["tf_intra_op_threads"] == threads
+    return result["energy_eV"]
+
+
+@pytest.mark.skipif(not HAVE_MPI, reason="mpirun (pip mpich) or mpi4py not installed")
+def test_energy_is_independent_of_the_rank_count(script_runs):
+    # one thread per rank for every rank count: the ranks are the only variable. Each window's tiles go
+    # through the network in the same batches whatever rank holds the window, and the partial energies
+    # are float64 sums of float32 tile energies, so the total is the same bit for bit
+    energies = {n: script_runs(n, threads=1) for n in (1, 2, 3)}
+    assert energies[1] == energies[2] == energies[3], energies
+
+
+def test_energy_depends_on_the_thread_count_only_at_float32_round_off(script_runs):
+    # TensorFlow splits a convolution's float32 reductions by its thread count, so 1 and 2 threads sum in a
+    # different order and each tile energy (about -77 eV) may move by a few float32 ulps (eps = 6e-8 relative);
+    # the issue measured 7e-9 relative on a whole sheet. A float64 sum of N tile energies of one sign, each
+    # off by at most k ulps, is off by at most k * 6e-8 relative whatever N: 1e-6 allows k = 16, while a
+    # real error (one of the 108 tiles lost or counted twice: 1e-2 relative) fails by orders of magnitude.
+    launcher = "mpirun" if HAVE_MPI else "python"
+    one, two = script_runs(1, threads=1, launcher=launcher), script_runs(1, threads=2, launcher=launcher)
+    print(f"1 thread {one!r} eV, 2 threads {two!r} eV: {abs(two - one) / abs(one):.2e} relative")
+    assert two == pytest.approx(one, rel=1e-6, abs=0)
 
 
 def test_pipeline_is_extensive_over_periodic_copies(tmp_path, model_path):
@@ -141,3 +178,149 @@ def test_killed_run_resumes_from_its_checkpoint(tmp_path, model_path):
     np.testing.assert_allclose(resumed["tile_energies"], whole["tile_energies"], rtol=1e-12)
     with pytest.raises(ValueError, match="another run"):
         distributed_energy(predictor, sheet, checkpoint_dir=tmp_path, run_key="b")
+
+
+def test_help_says_where_the_report_goes(capsys):
+    driver = _driver()
+    with pytest.raises(SystemExit):
+        driver.parse_args(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "sheet_energy.json in the current directory" in text
+
+
+def _cell_file(tmp_path, name="s.xyz", drop=0):
+    import ase.io
+
+    atoms = PorousSheet((1, 2), seed=5).atoms()
+    if drop:
+        del atoms[:drop]
+    path = tmp_path / name
+    ase.io.write(path, atoms, format="extxyz")
+    return path
+
+
+def test_checkpoint_is_keyed_by_the_structure_and_model_content(tmp_path, model_path, capsys):
+    import shutil
+
+    driver = _driver()
+    structure, ckpt = _cell_file(tmp_path), tmp_path / "ck"
+    args = ["--structure", str(structure), "--model", model_path, "--checkpoint", str(ckpt)]
+    first = driver.main(args + ["--out", str(tmp_path / "a.json")])
+    assert f"report written to {tmp_path / 'a.json'}" in capsys.readouterr().out
+    # the same content under another file name resumes: the key is the atoms, not the path
+    shutil.copy(structure, tmp_path / "copy.xyz")
+    again = driver.main(["--structure", str(tmp_path / "copy.xyz"), "--model", model_path, "--checkpoint",
+                         str(ckpt), "--out", str(tmp_path / "b.json")])
+    assert again["energy_eV"] == first["energy_eV"] and again["windows_resumed"] == again["n_windows"]
+    assert "resumed from checkpoint" in capsys.readouterr().out
+    # throughput of a resumed run counts only the atoms it computed (none here)
+    assert again["n_atoms_computed"] == 0 and again["n_atoms_resumed"] == first["n_atoms"]
+    assert again["atoms_per_s"] == 0
+    # 41 atoms deleted from the same file: not the old energy, a clear error
+    _cell_file(tmp_path, drop=41)
+    with pytest.raises(SystemExit) as exc:
+        driver.main(args + ["--out", str(tmp_path / "c.json")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "error: checkpoint in" in err and "different sheet" in err, err
+    assert "remove it or use another checkpoint directory" in err.lower()
+    assert not (tmp_path / "c.json").exists()
+    # another model (same name, other weights) is refused the same way
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(model_path + ".json", other / "m.json")
+    with np.load(model_path + ".npz") as stored:
+        weights = [stored[k] for k in stored.files]
+    weights[0] = weights[0] + np.float16(0.01)
+    np.savez_compressed(other / "m.npz", *weights)
+    _cell_file(tmp_path)
+    with pytest.raises(SystemExit):
+        driver.main(["--structure", str(structure), "--model", str(other / "m"), "--checkpoint", str(ckpt),
+                     "--out", str(tmp_path / "d.json")])
+    assert "different model" in capsys.readouterr().err
+
+
+def test_map_added_to_a_finished_checkpointed_run(tmp_path, model_path):
+    driver = _driver()
+    args = ["--structure", str(_cell_file(tmp_path)), "--model", model_path, "--checkpoint", str(tmp_path / "ck"),
+            "--window-tiles", "2"]
+    plain = driver.main(args + ["--out", str(tmp_path / "a.json")])
+    with_map = driver.main(args + ["--out", str(tmp_path / "b.json"), "--map", str(tmp_path / "m.npy")])
+    tile_map = np.load(tmp_path / "m.npy")
+    assert with_map["energy_eV"] == pytest.approx(plain["energy_eV"], rel=1e-12)
+    assert tile_map.shape == (3, 6) and tile_map.sum() == pytest.approx(plain["energy_eV"], rel=1e-9)
+    # now the map is in the checkpoint: a rerun with the map resumes everything
+    resumed = driver.main(args + ["--out", str(tmp_path / "c.json"), "--map", str(tmp_path / "m2.npy")])
+    assert resumed["n_atoms_computed"] == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "m2.npy"), tile_map)
+
+
+def _bad_cases(tmp_path):
+    (tmp_path / "adir").mkdir(exist_ok=True)
+    (tmp_path / "afile").write_text("x")
+    return [
+        (["--area", "-1"], "--area must be a positive"),
+        (["--area", "nan"], "--area must be a positive"),
+        (["--side", "0"], "--side must be a positive"),
+        (["--blocks", "0", "2"], "--blocks must be two positive"),
+        (["--threads", "-1"], "--threads must be a positive integer"),
+        (["--threads", "0"], "--threads must be a positive integer"),
+        (["--batch", "0"], "--batch must be a positive integer"),
+        (["--window-tiles", "-3"], "--window-tiles must be a positive integer"),
+        (["--map", str(tmp_path / "m.npy"), "--map-downsample", "0"], "--map-downsample must be a positive"),
+        (["--out", str(tmp_path / "adir")], "is a directory"),
+        (["--out", str(tmp_path / "afile" / "r.json")], "is a file, not a directory"),
+        (["--map", str(tmp_path / "adir")], "is a directory"),
+        (["--map", str(tmp_path / "r.json")], "are the same file"),
+        (["--checkpoint", str(tmp_path / "afile")], "is an existing file"),
+        (["--structure", str(tmp_path / "absent.xyz")], "does not exist"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(15))
+def test_bad_arguments_fail_before_any_work(tmp_path, model_path, capsys, monkeypatch, case):
+    import tfatoms.inference.parallel
+
+    driver = _driver()
+    argv, message = _bad_cases(tmp_path)[case]
+
+    def too_late(*args, **kwargs):
+        raise AssertionError("the argument should have been refused before this")
+
+    monkeypatch.setattr(driver, "load_model", too_late)
+    monkeypatch.setattr(tfatoms.inference.parallel, "distributed_energy", too_late)
+    size = [] if {"--blocks", "--area", "--side", "--structure"} & set(argv) else ["--blocks", "1", "1"]
+    with pytest.raises(SystemExit) as exc:
+        driver.main(size + ["--model", model_path, "--out", str(tmp_path / "r.json")] + argv)   # last --out wins
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.startswith("error: ") and message in err, err
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_map_downsample_larger_than_the_tile_grid_fails_before_the_work(tmp_path, model_path, capsys, monkeypatch):
+    import tfatoms.inference.parallel
+
+    driver = _driver()
+    monkeypatch.setattr(tfatoms.inference.parallel, "distributed_energy",
+                        lambda *a, **k: pytest.fail("refused too late"))
+    with pytest.raises(SystemExit) as exc:
+        driver.main(["--blocks", "1", "2", "--model", model_path, "--out", str(tmp_path / "r.json"),
+                     "--map", str(tmp_path / "m.npy"), "--map-downsample", "1000"])
+    assert exc.value.code == 2 and "larger than the tile grid 3 x 6" in capsys.readouterr().err
+
+
+def test_report_and_map_are_written_atomically(tmp_path, model_path, monkeypatch):
+    driver = _driver()
+    out, tile_map = tmp_path / "out" / "r.json", tmp_path / "out" / "map.dat"   # folder created, any map name
+    result = driver.main(["--blocks", "1", "1", "--model", model_path, "--out", str(out), "--map", str(tile_map)])
+    assert json.loads(out.read_text())["energy_eV"] == result["energy_eV"]
+    assert np.load(tile_map).shape == (3, 3)
+    assert sorted(p.name for p in out.parent.iterdir()) == ["map.dat", "r.json"]      # no temporaries left
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "save", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        driver.main(["--blocks", "1", "1", "--model", model_path, "--out", str(tmp_path / "r2.json"),
+                     "--map", str(tmp_path / "m2.npy")])
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith((".m2", "m2", ".r2", "r2"))) == []

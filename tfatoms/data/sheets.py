@@ -190,6 +190,15 @@ class PorousSheet:
         eps_x, eps_y = CELL[0] / 4.0, CELL[1] / 12.0
         return self.window(-eps_x, lx - eps_x, -eps_y, ly - eps_y)
 
+    def content_hash(self) -> str:
+        """SHA-256 of everything the sheet's atoms depend on (blocks, seed, pore parameters): a
+        checkpoint or cache keyed by it cannot be reused for another sheet."""
+        import hashlib
+
+        key = f"PorousSheet|blocks={self.blocks}|seed={self.seed}|hole_density={self.hole_density!r}|" \
+              f"radius_range={self.radius_range!r}|cell={CELL!r}|block_cells={BLOCK_CELLS}"
+        return hashlib.sha256(key.encode()).hexdigest()
+
     def atoms(self, vacuum: float = VACUUM):
         """The sheet as ``ase.Atoms`` (carbon, pbc in x and y, positions wrapped into the cell)."""
         from ase import Atoms
@@ -199,6 +208,45 @@ class PorousSheet:
         pos[:, 0] %= lx
         pos[:, 1] %= ly
         return Atoms(numbers=np.full(len(pos), CARBON), positions=pos, cell=[lx, ly, vacuum], pbc=(True, True, False))
+
+
+#: two atoms of an explicit sheet closer than this (Angstrom) are taken as a duplicate (C-C bond: 1.42 A)
+DUPLICATE_TOL = 0.1
+
+
+def duplicate_atoms(positions, size, tol: float = DUPLICATE_TOL) -> np.ndarray:
+    """Pairs ``(i, j)``, ``i < j``, of atoms closer than ``tol`` (Angstrom) in a sheet periodic in x and y
+    with cell ``size = (lx, ly)``, sorted; found with :func:`~tfatoms.representations.neighbors.neighbor_pairs`."""
+    from tfatoms.representations.neighbors import neighbor_pairs
+
+    pos = np.asarray(positions, np.float64)
+    if len(pos) < 2:
+        return np.zeros((0, 2), np.int64)
+    pos = np.column_stack([pos[:, :2], pos[:, 2] - pos[:, 2].min() if pos.shape[1] == 3 else np.zeros(len(pos))])
+    # periodic along z too, with a period longer than the sheet's thickness plus the cutoff, so no pair
+    # crosses z (vesin's mixed periodic / open boundaries fail on large flat sheets)
+    lz = max(VACUUM, float(pos[:, 2].max()) + 2 * tol + 1.0)
+    i, j, _ = neighbor_pairs(pos, [size[0], size[1], lz], True, tol)
+    keep = i < j
+    pairs = np.unique(np.column_stack([i[keep], j[keep]]).astype(np.int64), axis=0)
+    return pairs
+
+
+def _periodic_distance(a, b, size) -> float:
+    d = np.asarray(a, float) - np.asarray(b, float)
+    d[:2] -= np.rint(d[:2] / np.asarray(size)) * np.asarray(size)
+    return float(np.linalg.norm(d))
+
+
+def sheet_from_atoms(atoms, name: str = "atoms") -> "PeriodicSheet":
+    """An ``ase.Atoms`` sheet as a :class:`PeriodicSheet`: it must be periodic in x and y with an
+    orthogonal, axis-aligned in-plane cell."""
+    cell = np.asarray(atoms.cell.array, np.float64)
+    if not (atoms.pbc[0] and atoms.pbc[1]) or abs(cell[0, 1]) > 1e-8 or abs(cell[1, 0]) > 1e-8 \
+            or np.any(np.abs(cell[:2, 2]) > 1e-8):
+        raise ValueError(f"{name}: the sheet must be periodic in x and y with an orthogonal in-plane cell, "
+                         f"got pbc {atoms.pbc.tolist()} and cell {cell.tolist()}")
+    return PeriodicSheet(atoms.positions, (cell[0, 0], cell[1, 1]), atoms.numbers)
 
 
 def porosity(n_atoms: int, sheet: PorousSheet) -> float:
@@ -217,12 +265,23 @@ class PeriodicSheet:
         positions: ``(n, 2 or 3)`` Angstrom (z ignored by the images); wrapped into the cell.
         size: ``(lx, ly)`` periodic cell lengths (Angstrom).
         numbers: atomic numbers, ``(n,)`` or one int (carbon by default).
+        duplicate_tol: two atoms closer than this (Angstrom, periodic, 3-D) are a duplicate and
+            raise ``ValueError`` naming their indices (0 or None: no check).
     """
 
-    def __init__(self, positions, size, numbers=CARBON, bin_size: float = 40.0):
-        from tfatoms._validation import finite_array
+    def __init__(self, positions, size, numbers=CARBON, bin_size: float = 40.0,
+                 duplicate_tol: float | None = DUPLICATE_TOL):
+        from tfatoms._validation import atomic_numbers_array, finite_array
 
-        pos = finite_array(positions, "positions", ndim=2)
+        if isinstance(positions, (str, bytes)):
+            raise TypeError(f"positions must be an (n, 2) or (n, 3) array of Angstrom, got the string {positions!r}")
+        try:
+            pos = finite_array(positions, "positions", ndim=2)
+        except (TypeError, ValueError) as exc:
+            if "positions" in str(exc):
+                raise
+            raise ValueError(f"positions must be an (n, 2) or (n, 3) array of numbers, got "
+                             f"{type(positions).__name__} ({exc})") from None
         if pos.shape[1] not in (2, 3):
             raise ValueError(f"positions must have shape (n, 2) or (n, 3), got {pos.shape}")
         self.size = tuple(float(v) for v in finite_array(size, "size", ndim=1)[:2])
@@ -230,12 +289,33 @@ class PeriodicSheet:
             raise ValueError(f"size must be two positive lengths (lx, ly), got {size!r}")
         xy = np.mod(pos[:, :2], self.size)
         self.positions = np.column_stack([xy, pos[:, 2] if pos.shape[1] == 3 else np.zeros(len(pos))])
-        self.numbers = np.broadcast_to(np.asarray(numbers, np.int64), (len(pos),)).copy()
+        if np.ndim(numbers) == 0:
+            numbers = np.full(len(pos), numbers)
+        self.numbers = atomic_numbers_array(numbers, len(pos), name="numbers")
+        if duplicate_tol and len(pos) > 1:
+            pairs = duplicate_atoms(self.positions, self.size, duplicate_tol)
+            if len(pairs):
+                (i, j), more = pairs[0], len(pairs) - 1
+                d = _periodic_distance(self.positions[i], self.positions[j], self.size)
+                raise ValueError(f"duplicate atoms: atoms {i} and {j} are {d:.3g} A apart (periodic), closer than "
+                                 f"{duplicate_tol} A" + (f"; {more} more such pair(s), e.g. "
+                                 f"{', '.join(f'{a}-{b}' for a, b in pairs[1:6])}" if more else ""))
         self.nbins = tuple(max(1, int(s // bin_size)) for s in self.size)
         b = (np.minimum((xy / self.size * self.nbins).astype(np.int64), np.array(self.nbins) - 1))
         key = b[:, 0] * self.nbins[1] + b[:, 1]
         self._order = np.argsort(key, kind="stable")
         self._ptr = np.searchsorted(key[self._order], np.arange(self.nbins[0] * self.nbins[1] + 1))
+
+    def content_hash(self) -> str:
+        """SHA-256 of the atoms (wrapped positions, numbers) and the cell: a checkpoint or cache
+        keyed by it cannot be reused after the structure changed."""
+        import hashlib
+
+        h = hashlib.sha256(b"PeriodicSheet|")
+        h.update(np.ascontiguousarray(self.positions, np.float64).tobytes())
+        h.update(np.ascontiguousarray(self.numbers, np.int64).tobytes())
+        h.update(np.asarray(self.size, np.float64).tobytes())
+        return h.hexdigest()
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -261,12 +341,17 @@ class PeriodicSheet:
 
 def read_sheet(path) -> PeriodicSheet:
     """A periodic sheet from extended XYZ (``ase.io.read``; orthogonal in-plane cell) or HDF5
-    (datasets ``positions`` (n, 3), ``cell`` (lx, ly[, lz]), optional ``numbers``)."""
+    (datasets ``positions`` (n, 3), ``cell`` (lx, ly[, lz]), optional ``numbers`` (n,)).
+
+    Errors name the file: a missing or wrong-length dataset, and duplicate atoms (two atoms
+    closer than :data:`DUPLICATE_TOL`, periodic), which are refused with their indices."""
     from pathlib import Path
 
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"sheet file {path} does not exist")
+    if path.is_dir():
+        raise ValueError(f"sheet file {path} is a directory")
     if path.suffix in (".h5", ".hdf5"):
         import h5py
 
@@ -276,16 +361,29 @@ def read_sheet(path) -> PeriodicSheet:
                 numbers = fh["numbers"][()] if "numbers" in fh else CARBON
         except (OSError, KeyError) as exc:
             raise ValueError(f"{path}: expected HDF5 datasets 'positions' and 'cell' ({exc})") from exc
-        return PeriodicSheet(pos, np.ravel(cell)[:2], numbers)
+        n = len(pos) if np.ndim(pos) >= 1 else 0
+        if np.ndim(numbers) != 0 and (np.ndim(numbers) != 1 or len(numbers) != n):
+            raise ValueError(f"{path}: dataset 'numbers' has shape {np.shape(numbers)} but dataset 'positions' "
+                             f"has {n} atoms (shape {np.shape(pos)}): one atomic number per atom expected")
+        if np.ndim(cell) == 0 or np.size(cell) < 2:
+            raise ValueError(f"{path}: dataset 'cell' must hold the lengths (lx, ly[, lz]), got shape {np.shape(cell)}")
+        cell = np.asarray(cell, np.float64)
+        if cell.shape == (3, 3):
+            if np.any(np.abs(cell[:2] - np.diag(np.diag(cell))[:2]) > 1e-8):
+                raise ValueError(f"{path}: dataset 'cell' must be orthogonal in the plane, got {cell.tolist()}")
+            cell = np.diag(cell)
+        try:
+            return PeriodicSheet(pos, np.ravel(cell)[:2], numbers)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
     import ase.io
 
     try:
         atoms = ase.io.read(path)
     except Exception as exc:   # ase raises many types for malformed files
         raise ValueError(f"{path}: cannot read as a structure file ({exc})") from exc
-    cell = atoms.cell.array
-    if not (atoms.pbc[0] and atoms.pbc[1]) or abs(cell[0, 1]) > 1e-8 or abs(cell[1, 0]) > 1e-8 \
-            or np.any(np.abs(cell[:2, 2]) > 1e-8):
-        raise ValueError(f"{path}: the sheet must be periodic in x and y with an orthogonal in-plane cell, "
-                         f"got pbc {atoms.pbc.tolist()} and cell {cell.tolist()}")
-    return PeriodicSheet(atoms.positions, (cell[0, 0], cell[1, 1]), atoms.numbers)
+    try:
+        return sheet_from_atoms(atoms, str(path))
+    except ValueError as exc:
+        msg = str(exc)
+        raise ValueError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None

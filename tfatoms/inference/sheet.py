@@ -100,6 +100,70 @@ class SheetEnergy:
     seconds: dict = field(default_factory=dict)   # generate, rasterise, network, total
 
 
+def _orthogonal_cell(cell) -> tuple[float, float]:
+    """``(lx, ly)`` of a sheet cell given as ``(lx, ly)``, 3 lengths or a 3 x 3 matrix (rows are the
+    lattice vectors) whose in-plane vectors lie along x and y."""
+    from tfatoms._validation import finite_array
+
+    if isinstance(cell, (str, bytes)):
+        raise TypeError(f"cell must be (lx, ly), 3 lengths or a 3 x 3 matrix (Angstrom), got the string {cell!r}")
+    try:
+        arr = finite_array(cell, "cell")
+    except (TypeError, ValueError) as exc:
+        if "cell" in str(exc):
+            raise
+        raise ValueError(f"cell must be (lx, ly), 3 lengths or a 3 x 3 matrix of numbers (Angstrom), "
+                         f"got {type(cell).__name__} ({exc})") from None
+    if arr.shape in ((2,), (3,)):
+        lengths = arr[:2]
+    elif arr.shape == (3, 3):
+        off = np.abs(arr[:2] - np.diag(np.diag(arr))[:2])
+        if np.any(off > 1e-8 * max(1.0, np.abs(arr).max())):
+            raise ValueError(f"cell must be orthogonal with its in-plane vectors along x and y, got {arr.tolist()}")
+        lengths = np.diag(arr)[:2]
+    else:
+        raise ValueError(f"cell must be (lx, ly), 3 lengths or a 3 x 3 matrix (Angstrom), got shape {arr.shape}")
+    if np.any(lengths <= 0):
+        raise ValueError(f"cell lengths must be positive, got lx, ly = {lengths.tolist()}")
+    return float(lengths[0]), float(lengths[1])
+
+
+def as_sheet(sheet, cell=None, numbers=None):
+    """The sheet protocol of :meth:`SheetPredictor.energy` from what a user has at hand.
+
+    * a sheet object (``size`` and ``window_atoms``: :class:`~tfatoms.data.sheets.PorousSheet`,
+      :class:`~tfatoms.data.sheets.PeriodicSheet`), returned as it is;
+    * ``ase.Atoms`` periodic in x and y with an orthogonal in-plane cell;
+    * positions ``(n, 2 or 3)`` (Angstrom) with ``cell``: ``(lx, ly)``, 3 lengths or an orthogonal
+      3 x 3 matrix, and optional ``numbers`` (one per atom, or one for all; default carbon).
+
+    Anything else is a ``TypeError`` naming what was passed.
+    """
+    from tfatoms.data.sheets import CARBON, PeriodicSheet, sheet_from_atoms
+
+    if hasattr(sheet, "window_atoms") and hasattr(sheet, "size"):
+        if cell is not None or numbers is not None:
+            raise TypeError(f"{type(sheet).__name__} carries its own cell and atoms: pass cell and numbers only "
+                            f"with positions")
+        return sheet
+    try:
+        from ase import Atoms
+    except ImportError:                              # ase is a dependency; guard anyway
+        Atoms = ()
+    if isinstance(sheet, Atoms):
+        if cell is not None or numbers is not None:
+            raise TypeError("ase.Atoms carries its own cell and atomic numbers: do not pass cell or numbers")
+        return sheet_from_atoms(sheet, "ase.Atoms")
+    if isinstance(sheet, (str, bytes)) or sheet is None or np.isscalar(sheet) or isinstance(sheet, dict):
+        hint = " (to read a sheet file use tfatoms.data.sheets.read_sheet)" if isinstance(sheet, (str, bytes)) else ""
+        raise TypeError(f"energy() takes a sheet object (PorousSheet, PeriodicSheet), ase.Atoms, or positions "
+                        f"(n, 2 or 3) with a cell; got {type(sheet).__name__} {sheet!r:.80}{hint}")
+    if cell is None:
+        raise TypeError(f"energy(positions) needs the periodic cell: energy(positions, cell) with cell (lx, ly), "
+                        f"3 lengths or a 3 x 3 matrix (got positions of type {type(sheet).__name__}, no cell)")
+    return PeriodicSheet(sheet, _orthogonal_cell(cell), CARBON if numbers is None else numbers)
+
+
 class SheetPredictor:
     """EDNN energies of sheets of any size with one tile network, streamed window by window.
 
@@ -108,7 +172,10 @@ class SheetPredictor:
         focus, context: EDNN tile parameters (pixels).
         spacing: Angstrom per pixel the network was trained at.
         gamma: Gaussian width (Angstrom).
-        batch_tiles: tiles per network call (fixed: the last batch is zero-padded).
+        batch_tiles: most tiles per network call. A window of ``n`` tiles runs in
+            ``ceil(n / batch_tiles)`` calls of at most ``batch_tiles`` tiles each, with no zero
+            padding: the network is traced once for any batch size (``None`` batch dimension),
+            so small sheets cost their own tiles only.
         window_tiles: tiles per window side.
     """
 
@@ -120,50 +187,63 @@ class SheetPredictor:
         self.gamma = float(gamma)
         self.batch_tiles = positive_int(batch_tiles, "batch_tiles")
         self.window_tiles = positive_int(window_tiles, "window_tiles")
-        self._net = tf.function(lambda x: tile_network(x, training=False), reduce_retracing=True)
+        t = self.focus + 2 * self.context
+        # one trace for every batch size: batches sized to the work never retrace
+        self._net = tf.function(lambda x: tile_network(x, training=False),
+                                input_signature=[tf.TensorSpec((None, t, t, 1), tf.float32)])
 
     @classmethod
     def from_ednn(cls, model, spacing, gamma: float = 0.2, **kwargs) -> "SheetPredictor":
         return cls(model.tile_network, model.focus, model.context, spacing, gamma, **kwargs)
 
-    def grid(self, sheet) -> TileGrid:
+    def grid(self, sheet, cell=None, numbers=None) -> TileGrid:
+        """The tile grid of ``sheet`` (anything :meth:`energy` takes)."""
+        sheet = as_sheet(sheet, cell, numbers)
         return TileGrid.for_cell(sheet.size, self.spacing, self.focus, self.context)
 
     def warm_up(self):
         """Trace the network once (the first call costs about a second) so timings exclude it."""
         t = self.focus + 2 * self.context
-        self._net(np.zeros((self.batch_tiles, t, t, 1), np.float32))
+        self._net(np.zeros((1, t, t, 1), np.float32))
 
     def tile_energies(self, tiles: np.ndarray) -> np.ndarray:
-        """Network output for each tile, float64, in fixed-size batches."""
+        """Network output for each tile, float64, in batches of at most ``batch_tiles`` (no padding)."""
         out = np.empty(len(tiles), np.float64)
         b = self.batch_tiles
-        buf = np.zeros((b, *tiles.shape[1:]), np.float32)
         for start in range(0, len(tiles), b):
-            n = min(b, len(tiles) - start)
-            buf[:n] = tiles[start:start + n]
-            if n < b:
-                buf[n:] = 0.0
-            out[start:start + n] = self._net(buf).numpy().reshape(-1)[:n]
+            batch = np.ascontiguousarray(tiles[start:start + b], np.float32)
+            out[start:start + len(batch)] = self._net(batch).numpy().reshape(-1)
         return out
 
-    def energy(self, sheet, windows=None, energy_map: bool = False, progress: bool = False,
-               out_map: np.ndarray | None = None) -> SheetEnergy:
+    def energy(self, sheet, cell=None, numbers=None, *, windows=None, energy_map: bool = False,
+               progress: bool = False, out_map: np.ndarray | None = None, allow_empty: bool = False) -> SheetEnergy:
         """Energy (eV) of a periodic sheet, or of the tiles of ``windows`` (default: all).
 
-        ``sheet`` has ``size`` ``(lx, ly)`` and ``window_atoms(x0, x1, y0, y1) ->
-        (positions, numbers)`` (unwrapped periodic images inside the rectangle):
-        :class:`~tfatoms.data.sheets.PorousSheet` generates them,
-        :class:`~tfatoms.data.sheets.PeriodicSheet` holds explicit atoms. With
-        ``energy_map`` the per-tile energies are returned on the tile grid (zeros
+        ``sheet`` is any of (see :func:`as_sheet`):
+
+        * a sheet object with ``size`` ``(lx, ly)`` and ``window_atoms(x0, x1, y0, y1) ->
+          (positions, numbers)`` (unwrapped periodic images inside the rectangle):
+          :class:`~tfatoms.data.sheets.PorousSheet` generates them,
+          :class:`~tfatoms.data.sheets.PeriodicSheet` holds explicit atoms;
+        * ``ase.Atoms`` periodic in x and y (orthogonal in-plane cell);
+        * positions ``(n, 2 or 3)`` with ``cell`` (``(lx, ly)``, 3 lengths or an orthogonal 3 x 3
+          matrix) and optional ``numbers`` (default carbon): ``energy(sheet.positions(), sheet.size)``.
+
+        A sheet with no atoms raises ``ValueError`` (almost surely a mistake) unless
+        ``allow_empty``: then the result is the model's energy of vacuum (every tile empty).
+        With ``energy_map`` the per-tile energies are returned on the tile grid (zeros
         outside ``windows``); ``out_map`` (a float64 array of that shape) receives them
         in place instead of a new array, for callers that stream many window lists.
         """
         from tqdm.auto import tqdm
 
         t_total = time.perf_counter()
+        sheet = as_sheet(sheet, cell, numbers)
+        if not allow_empty and hasattr(sheet, "__len__") and len(sheet) == 0:
+            raise ValueError(_EMPTY)
         grid = self.grid(sheet)
-        windows = grid.windows(self.window_tiles) if windows is None else list(windows)
+        whole = windows is None
+        windows = grid.windows(self.window_tiles) if whole else list(windows)
         tile_map = out_map if out_map is not None else np.zeros(grid.tiles, np.float64) if energy_map else None
         if out_map is not None and out_map.shape != grid.tiles:
             raise ValueError(f"out_map must have the tile grid's shape {grid.tiles}, got {out_map.shape}")
@@ -174,9 +254,9 @@ class SheetPredictor:
         for w in bar:
             i0, i1, j0, j1 = w
             t0 = time.perf_counter()
-            pos, numbers = sheet.window_atoms(*grid.window_bounds(w, self.gamma))
+            pos, nums = sheet.window_atoms(*grid.window_bounds(w, self.gamma))
             t1 = time.perf_counter()
-            tiles = window_tiles(window_image(pos, numbers, grid, w, self.gamma), self.focus, self.context)
+            tiles = window_tiles(window_image(pos, nums, grid, w, self.gamma), self.focus, self.context)
             t2 = time.perf_counter()
             e = self.tile_energies(tiles)
             seconds["generate"] += t1 - t0
@@ -190,6 +270,12 @@ class SheetPredictor:
                 tile_map[i0:i1, j0:j1] = e.reshape(i1 - i0, j1 - j0)
             if progress:
                 bar.set_postfix(atoms_per_s=f"{n_atoms / (time.perf_counter() - t_total):.0f}", refresh=False)
+        if whole and n_atoms == 0 and not allow_empty:      # a generated sheet whose atoms were all removed
+            raise ValueError(_EMPTY)
         seconds["total"] = time.perf_counter() - t_total
         lx, ly = grid.pixels[0] * hx, grid.pixels[1] * hy
         return SheetEnergy(math.fsum(partial), n_atoms, lx * ly, n_tiles, tile_map, seconds)
+
+
+_EMPTY = ("sheet has no atoms: its energy would be the model's energy of vacuum; pass allow_empty=True "
+          "if that is what you want")
