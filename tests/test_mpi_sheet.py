@@ -324,3 +324,22 @@ def test_report_and_map_are_written_atomically(tmp_path, model_path, monkeypatch
         driver.main(["--blocks", "1", "1", "--model", model_path, "--out", str(tmp_path / "r2.json"),
                      "--map", str(tmp_path / "m2.npy")])
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith((".m2", "m2", ".r2", "r2"))) == []
+
+
+def test_threads_cannot_change_once_tensorflow_runs_in_process(tmp_path, model_path, capsys):
+    # main() called from Python after TensorFlow started: its thread count is fixed, and the run says so
+    import numba
+    import tensorflow as tf
+
+    driver = _driver()
+    numba_threads = numba.get_num_threads()
+    tf.constant(1.0) + 1.0                                   # TensorFlow's runtime is up in this process
+    current = tf.config.threading.get_intra_op_parallelism_threads()
+    wanted = current + 5
+    assert driver.set_threads(wanted) is False
+    result = driver.main(["--blocks", "1", "1", "--model", model_path, "--threads", str(wanted),
+                          "--out", str(tmp_path / "r.json")])
+    assert f"warning: --threads {wanted} not applied to TensorFlow" in capsys.readouterr().err
+    assert result["threads_applied"] is False and result["tf_intra_op_threads"] == current
+    assert driver.set_threads(current) is True               # asking for what it has is fine
+    numba.set_num_threads(numba_threads)
