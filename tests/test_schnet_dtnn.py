@@ -121,16 +121,28 @@ def _tiny_setup(qm9, n_train, seed=0):
 
 
 def test_short_training_beats_mean_and_untrained_model(qm9, tmp_path):
-    y, train_idx, val_idx, e_mu, e_sigma, train, val = _tiny_setup(qm9, 1500)
+    """Seeded (weights, split, batch order); the bounds hold with margin for every seed measured.
+
+    470 steps (10 epochs of 1,500 molecules), Adam cosine-decayed 3e-3 -> 1e-4. Measured over seeds
+    0-7 (split, weights and batch order all from the seed): trained/mean-predictor MAE 0.042-0.067
+    (seed 0: 0.049), trained/untrained 0.09-0.18. The bounds 0.1 and 0.5 leave a factor 1.5 and 2.8
+    above the worst seed, far more than float32 reduction-order (thread-count) differences move them.
+    """
+    import keras
+
+    from tfatoms.train.trainer import budget_learning_rate
+
+    keras.utils.set_random_seed(0)
+    y, train_idx, val_idx, e_mu, e_sigma, train, val = _tiny_setup(qm9, 1500, seed=0)
     model = SchNet(n_features=32, n_interactions=2, rbf_cutoff=12.5, e_mu=e_mu, e_sigma=e_sigma)
-    trainer = BatchTrainer(model, learning_rate=1e-3, jit_compile=False)
+    trainer = BatchTrainer(model, learning_rate=budget_learning_rate(3e-3, 1e-4, 470), jit_compile=False)
     untrained = trainer.mae(val)
-    result = trainer.fit(train, val, tmp_path / "ckpt", max_steps=470, progress=False)
+    result = trainer.fit(train, val, tmp_path / "ckpt", max_steps=470, progress=False, seed=0)
     mean_mae = np.mean(np.abs(y[val_idx] - y[train_idx].mean()))
     trained = trainer.mae(val)
     assert result.steps == 470 and np.isclose(trained, result.best_val_mae, rtol=1e-5)
-    # mean predictor ~190 kcal/mol; per-atom scaling alone ~10-40; trained well below both
-    assert trained < 0.05 * mean_mae, (trained * KCAL_MOL_PER_EV, mean_mae * KCAL_MOL_PER_EV)
+    # mean predictor ~190 kcal/mol, untrained model 50-110; trained 8-12 kcal/mol
+    assert trained < 0.1 * mean_mae, (trained * KCAL_MOL_PER_EV, mean_mae * KCAL_MOL_PER_EV)
     assert trained < 0.5 * untrained, (trained * KCAL_MOL_PER_EV, untrained * KCAL_MOL_PER_EV)
 
 

@@ -28,6 +28,7 @@ from tfatoms.layers.readout import AtomwiseReadout
 from tfatoms.layers.tensor_interaction import FactorizedTensorInteraction
 from tfatoms.models.base import AtomwisePropertyModel
 from tfatoms.models.geometry import pair_vectors
+from tfatoms.models.schnet import checked_atomic_numbers
 
 
 @keras.saving.register_keras_serializable(package="tfatoms")
@@ -42,7 +43,8 @@ class DTNN(AtomwisePropertyModel):
         n_hidden: hidden tanh units of the output network (``n_features // 2`` if ``None``).
         shared_interactions: tie the interaction weights across passes (DTNN).
         aggregation, e_mu, e_sigma, element_references, max_z, return_atomwise:
-            as in :class:`tfatoms.models.SchNet`.
+            as in :class:`tfatoms.models.SchNet` (atomic numbers above ``max_z`` raise a
+            ``ValueError`` naming the element).
 
     Input: an atomistic batch dict; all pairs ``j != i`` of each molecule (no cutoff).
     Output: ``(n_structures,)``.
@@ -58,6 +60,7 @@ class DTNN(AtomwisePropertyModel):
         self.n_interactions = positive_int(n_interactions, "n_interactions")
         n_factors = positive_int(n_factors, "n_factors")
         n_hidden = max(1, self.n_features // 2) if n_hidden is None else positive_int(n_hidden, "n_hidden")
+        self.max_z = positive_int(max_z, "max_z")
         dt = self.dtype_policy
         self.embedding = AtomEmbedding(self.n_features, max_z=max_z, dtype=dt, name="embedding")
         self.rbf = GaussianRBF(cutoff=rbf_cutoff, spacing=rbf_spacing, gamma=gamma, dtype=dt, name="rbf")
@@ -79,7 +82,7 @@ class DTNN(AtomwisePropertyModel):
         _, d = pair_vectors(batch)
         idx_i, idx_j = batch[keys.IDX_I], batch[keys.IDX_J]
         rbf = self.rbf(d)
-        x = self.embedding(batch[keys.ATOMIC_NUMBERS])
+        x = self.embedding(checked_atomic_numbers(batch[keys.ATOMIC_NUMBERS], self.max_z, type(self).__name__))
         for t in range(self.n_interactions):
             x = self.interactions[t % len(self.interactions)](x, rbf, idx_i, idx_j)
         return x

@@ -19,9 +19,11 @@ neighbour list must then use the same cutoff.
 from __future__ import annotations
 
 import keras
+import numpy as np
+import tensorflow as tf
 
 from tfatoms import keys
-from tfatoms._validation import positive_int
+from tfatoms._validation import atomic_numbers_within, positive_int
 from tfatoms.layers.activations import shifted_softplus
 from tfatoms.layers.cfconv import SchNetInteraction
 from tfatoms.layers.embedding import AtomEmbedding
@@ -29,6 +31,24 @@ from tfatoms.layers.radial import GaussianRBF
 from tfatoms.layers.readout import AtomwiseReadout
 from tfatoms.models.base import AtomwisePropertyModel
 from tfatoms.models.geometry import pair_vectors
+
+
+def checked_atomic_numbers(numbers, max_z: int, model: str = "the model"):
+    """``numbers`` after checking that every one fits an embedding of ``max_z + 1`` rows.
+
+    Eagerly (NumPy input or eager tensors) a ``ValueError`` names the element and
+    ``max_z``; inside a traced function an assertion fails with the same text
+    (XLA drops assertions: :class:`~tfatoms.train.trainer.BatchTrainer` and
+    :class:`~tfatoms.representations.padded.MoleculeBatches` check before training).
+    """
+    if tf.executing_eagerly() and not isinstance(numbers, keras.KerasTensor):
+        atomic_numbers_within(np.asarray(numbers), max_z, model)
+        return numbers
+    z = tf.convert_to_tensor(numbers)
+    check = tf.debugging.assert_less_equal(
+        z, tf.cast(max_z, z.dtype), message=f"an atomic number is beyond {model}'s max_z = {max_z}")
+    with tf.control_dependencies([check]):
+        return tf.identity(z)
 
 
 @keras.saving.register_keras_serializable(package="tfatoms")
@@ -54,7 +74,9 @@ class SchNet(AtomwisePropertyModel):
             intensive ones (thesis sec. 4.4.1).
         e_mu, e_sigma, element_references: output scaling and per-element
             references of :class:`AtomwiseReadout` (thesis sec. 3.4).
-        max_z: largest atomic number.
+        max_z: largest atomic number (the embedding has rows 0..max_z); a larger one
+            raises a ``ValueError`` naming the element (in graph mode, an
+            ``InvalidArgumentError`` from an assertion).
         return_atomwise: return ``{"total": (n_structures,), "atomwise": (n_atoms,)}``.
 
     Input: an atomistic batch dict (:mod:`tfatoms.keys`); uses
@@ -73,6 +95,7 @@ class SchNet(AtomwisePropertyModel):
         self.n_interactions = positive_int(n_interactions, "n_interactions")
         self.n_filters = self.n_features if n_filters is None else positive_int(n_filters, "n_filters")
         self.cutoff = cutoff
+        self.max_z = positive_int(max_z, "max_z")
         dt = self.dtype_policy
         self.embedding = AtomEmbedding(self.n_features, max_z=max_z, dtype=dt, name="embedding")
         self.rbf = GaussianRBF(cutoff=rbf_cutoff if cutoff is None else min(rbf_cutoff, cutoff),
@@ -99,7 +122,7 @@ class SchNet(AtomwisePropertyModel):
         _, d = pair_vectors(batch)
         idx_i, idx_j = batch[keys.IDX_I], batch[keys.IDX_J]
         rbf = self.rbf(d)
-        x = self.embedding(batch[keys.ATOMIC_NUMBERS])
+        x = self.embedding(checked_atomic_numbers(batch[keys.ATOMIC_NUMBERS], self.max_z, type(self).__name__))
         for block in self.interactions:
             x = block(x, rbf, d, idx_i, idx_j)
         return x

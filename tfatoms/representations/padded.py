@@ -25,7 +25,9 @@ from __future__ import annotations
 import numpy as np
 
 from tfatoms import keys
-from tfatoms._validation import positive_int
+from tfatoms._validation import (atomic_numbers_array, finite_array, float_dtype, numeric_array, positive_int,
+                                 positions_array)
+from tfatoms.representations.batch import MAX_COORDINATE, check_overlaps
 from tfatoms.representations.batch_source import BatchSource
 
 #: Cartesian offset of the padding pairs (Angstrom): a padding atom's pair with itself has this length.
@@ -47,38 +49,88 @@ class MoleculeBatches(BatchSource):
         batch_size: molecules per batch (32 in the thesis).
         cutoff: neighbour cutoff, Angstrom; ``None`` for all pairs.
         atom_bucket, pair_bucket: padding granularity.
-        dtype: float type of positions, offsets and targets.
+        dtype: float type of positions, offsets and targets (float32 or float64).
+        max_z: if given, the largest atomic number the model embeds (``model.max_z``);
+            larger ones raise here instead of inside TensorFlow.
 
-    Raises ``ValueError`` for inconsistent arrays, empty molecules, non-finite
-    positions or two atoms of a molecule closer than 1e-6 A.
+    Each molecule is centred on its centroid in float64 before its positions are cast
+    to ``dtype`` (energies and forces are translation invariant, so this is exact and a
+    molecule far from the origin keeps its precision); ``positions`` holds the centred
+    coordinates.
+
+    Raises ``ValueError`` naming the molecule for inconsistent arrays, empty molecules,
+    non-numeric or non-finite positions, atomic numbers that are not integers in
+    1..118 (0 is the padding element), coordinates too large to represent, non-finite
+    targets or two atoms of a molecule closer than 1e-6 A (in ``dtype``).
     """
 
     def __init__(self, numbers, positions, offsets, targets=None, batch_size: int = 32,
                  cutoff: float | None = None, atom_bucket: int = 64, pair_bucket: int = 1024,
-                 dtype=np.float32):
-        self.numbers = np.asarray(numbers, dtype=np.int32)
-        self.positions = np.asarray(positions, dtype=np.float64)
+                 dtype=np.float32, max_z: int | None = None):
+        self.dtype = float_dtype(dtype)
+        numbers = np.asarray(numbers)
+        positions = positions_array(numeric_array(positions, "positions"), "positions", allow_empty=True)
         self.offsets = np.asarray(offsets, dtype=np.int64)
         if self.offsets.ndim != 1 or len(self.offsets) < 2 or self.offsets[0] != 0:
             raise ValueError("offsets must be 1-D, start at 0 and hold n_molecules + 1 entries")
-        if self.offsets[-1] != len(self.numbers) or self.positions.shape != (len(self.numbers), 3):
-            raise ValueError(f"offsets end at {self.offsets[-1]} but there are {len(self.numbers)} atomic numbers "
-                             f"and positions of shape {self.positions.shape}")
+        if numbers.ndim != 1 or self.offsets[-1] != len(numbers) or positions.shape != (len(numbers), 3):
+            raise ValueError(f"offsets end at {self.offsets[-1]} but there are {len(numbers)} atomic numbers "
+                             f"and positions of shape {positions.shape}")
         n_atoms = np.diff(self.offsets)
         if np.any(n_atoms < 1):
             raise ValueError(f"molecule {int(np.argmax(n_atoms < 1))} has no atoms")
-        if not np.all(np.isfinite(self.positions)):
-            raise ValueError("positions contain NaN or infinity")
         self.n_atoms = n_atoms
-        self.targets = None if targets is None else np.asarray(targets, dtype=np.float64)
-        if self.targets is not None and self.targets.shape != (len(n_atoms),):
-            raise ValueError(f"targets must have shape ({len(n_atoms)},), got {self.targets.shape}")
+        self.numbers = self._checked_numbers(numbers, max_z)
+        self.positions = self._centred(positions)
+        self.targets = None
+        if targets is not None:
+            targets = numeric_array(targets, "targets")
+            if targets.shape != (len(n_atoms),):
+                raise ValueError(f"targets must have shape ({len(n_atoms)},), got {targets.shape}")
+            self.targets = finite_array(targets, "targets")
         self.batch_size = positive_int(batch_size, "batch_size")
         self.cutoff = None if cutoff is None else float(cutoff)
+        if self.cutoff is not None and not (np.isfinite(self.cutoff) and self.cutoff > 0):
+            raise ValueError(f"cutoff must be a positive finite distance in Angstrom or None, got {cutoff}")
         self.atom_bucket = positive_int(atom_bucket, "atom_bucket")
         self.pair_bucket = positive_int(pair_bucket, "pair_bucket")
-        self.dtype = np.dtype(dtype)
         self._pair_i, self._pair_j, self._pair_offsets = self._all_pairs()
+
+    def _molecule_of_atom(self, k: int) -> int:
+        return int(np.searchsorted(self.offsets, k, side="right") - 1)
+
+    def _checked_numbers(self, numbers, max_z) -> np.ndarray:
+        """Atomic numbers by the rules of :func:`build_batch`, an error naming the molecule otherwise."""
+        try:
+            z = atomic_numbers_array(numbers, name="atomic numbers")
+        except ValueError:
+            for m in range(len(self.n_atoms)):  # find the molecule, and raise with its name
+                atomic_numbers_array(numbers[self.offsets[m]:self.offsets[m + 1]],
+                                     name=f"atomic numbers of molecule {m}")
+            raise
+        if max_z is not None and len(z) and z.max() > max_z:
+            k = int(np.argmax(z > max_z))
+            from ase.data import chemical_symbols
+
+            m = self._molecule_of_atom(k)
+            raise ValueError(f"molecule {m}, atom {k - self.offsets[m]}: element {chemical_symbols[z[k]]} "
+                             f"(Z = {z[k]}) is beyond the model's max_z = {max_z}")
+        return z.astype(np.int32)
+
+    def _centred(self, positions) -> np.ndarray:
+        """Positions with each molecule's centroid subtracted (float64); refuse those too large to represent."""
+        molecule = np.repeat(np.arange(len(self.n_atoms)), self.n_atoms)
+        centroid = np.stack([np.bincount(molecule, weights=positions[:, a], minlength=len(self.n_atoms))
+                             for a in range(3)], axis=1) / self.n_atoms[:, None]
+        centred = positions - centroid[molecule]
+        far = np.abs(centred).max(axis=1) > MAX_COORDINATE
+        if far.any():
+            k = int(np.argmax(far))
+            m = self._molecule_of_atom(k)
+            raise ValueError(f"molecule {m}: atom {k - self.offsets[m]} lies {np.abs(centred[k]).max():.3g} A "
+                             f"from the molecule's centre; coordinates beyond {MAX_COORDINATE:g} A cannot be "
+                             f"represented accurately")
+        return centred
 
     def __len__(self) -> int:
         """Number of molecules."""
@@ -94,9 +146,8 @@ class MoleculeBatches(BatchSource):
                 grids[n] = np.nonzero(~np.eye(n, dtype=bool))
             i, j = grids[n]
             pos = self.positions[self.offsets[m]:self.offsets[m + 1]]
+            check_overlaps(f"molecule {m}", pos.astype(self.dtype), i, j)
             d = np.linalg.norm(pos[j] - pos[i], axis=1)
-            if len(d) and d.min() < 1e-6:
-                raise ValueError(f"molecule {m} has two atoms closer than 1e-6 Angstrom")
             if self.cutoff is not None:
                 keep = d < self.cutoff
                 i, j = i[keep], j[keep]
