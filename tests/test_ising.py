@@ -47,7 +47,7 @@ def test_dataset_cache_round_trip_and_bad_cache(tmp_path):
     first = ising_dataset(path, 500, 8, seed=1, progress=False)
     again = ising_dataset(path, 500, 8, seed=1, progress=False)
     np.testing.assert_array_equal(first["spins"], again["spins"])
-    assert not list(tmp_path.glob(".*tmp*"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".lock", "ising.h5"]  # no temporaries left
     path.write_bytes(b"truncated")
     with pytest.raises(ValueError, match="unreadable or truncated"):
         ising_dataset(path, 500, 8, seed=1, progress=False)
@@ -60,3 +60,42 @@ def test_bad_arguments():
         sample_ising(10, 8, temperatures=[1.0, -2.0], progress=False)
     with pytest.raises(ValueError, match=r"\+1 or -1"):
         ising_energy(np.zeros((4, 4)))
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_dataset_cache_write_is_atomic(tmp_path, monkeypatch):
+    """A killed writer's temporary is removed by the next write; a failing write leaves no temporary."""
+    stale = tmp_path / f".ising.h5.tmp-{_dead_pid()}.h5"
+    stale.write_bytes(b"x" * 1000)
+    ising_dataset(tmp_path / "ising.h5", 50, 4, seed=1, progress=False)
+    assert not stale.exists()
+
+    import h5py
+
+    def failing(self, name, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(h5py.Group, "create_dataset", failing)
+    with pytest.raises(OSError, match="No space left"):
+        ising_dataset(tmp_path / "full" / "ising.h5", 50, 4, seed=1, progress=False)
+    assert [p.name for p in (tmp_path / "full").iterdir()] == [".lock"]
+
+
+def test_dataset_generation_refuses_a_second_process(tmp_path):
+    from tfatoms._io import DirectoryInUse, exclusive
+
+    with exclusive(tmp_path):   # held through another open file, as by another process
+        with pytest.raises(DirectoryInUse, match="dataset cache directory .* is in use"):
+            ising_dataset(tmp_path / "ising.h5", 50, 4, seed=1, progress=False)
+    first = ising_dataset(tmp_path / "ising.h5", 50, 4, seed=1, progress=False)
+    with exclusive(tmp_path):   # an existing cache is read without the lock
+        np.testing.assert_array_equal(ising_dataset(tmp_path / "ising.h5", 50, 4, seed=1, progress=False)["spins"],
+                                      first["spins"])

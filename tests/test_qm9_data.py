@@ -3,7 +3,6 @@ import csv
 import importlib.util
 import json
 import sys
-import time
 
 import h5py
 import numpy as np
@@ -160,16 +159,19 @@ def test_malformed_csv(tmp_path):
         qm9mod._parse_qm9pack_csv([bad], progress=False)
 
 
-def test_cache(qm9, cache_dir):
+def test_cache(qm9, cache_dir, monkeypatch):
     path = cache_dir / "qm9_qm9pack-1.0.3.h5"
-    assert path.exists() and [p.name for p in cache_dir.iterdir()] == [path.name]  # no temporary files left
+    # no temporary files left (.lock is the lock file of the cache generation)
+    assert path.exists() and sorted(p.name for p in cache_dir.iterdir()) == [".lock", path.name]
     with h5py.File(path, "r") as f:
         source = json.loads(f.attrs["source"])
     assert source["version"] == "1.0.3" and source["rows"] == N_QM9PACK
     assert source["files"] == ["qm9_part1.csv", "qm9_part2.csv", "qm9_part3.csv"]
-    t = time.perf_counter()
+    def no_parsing(*args, **kwargs):
+        raise AssertionError("the cache should have been read, not the CSV files parsed")
+
+    monkeypatch.setattr(qm9mod, "_parse_qm9pack_csv", no_parsing)
     again = load_qm9(cache_dir=cache_dir, progress=False)
-    assert time.perf_counter() - t < 2.0
     for key in ("numbers", "positions", "offsets", "index", "smiles"):
         np.testing.assert_array_equal(getattr(again, key), getattr(qm9, key))
     for name in PROPERTIES:
@@ -316,3 +318,49 @@ def test_split_errors():
     with pytest.raises(ValueError, match="non-negative"):
         qm9_split(100, 10, 2.5)
     assert len(qm9_split(100, 80, 20)["test"]) == 0
+
+
+# ----------------------------------------------------------------------------- cache writes and locking
+
+def _dead_pid() -> int:
+    import subprocess
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def _small(monkeypatch, n=20):
+    """Make load_qm9 parse only the first ``n`` rows (fast), as if that were the whole package."""
+    parse = qm9mod._parse_qm9pack_csv
+    monkeypatch.setattr(qm9mod, "_parse_qm9pack_csv", lambda paths, progress=True: parse(paths[:1], False, n))
+
+
+def test_cache_write_removes_stale_temporaries_and_leaves_none_on_failure(tmp_path, monkeypatch):
+    """A SIGKILLed writer's ``.<name>.tmp-<pid>`` is removed by the next write; a failing write leaves nothing."""
+    _small(monkeypatch)
+    version, _ = qm9mod._qm9pack_source()
+    name = f"qm9_qm9pack-{version}.h5"
+    stale = tmp_path / f".{name}.tmp-{_dead_pid()}.h5"
+    stale.write_bytes(b"x" * 1000)
+    data = load_qm9(cache_dir=tmp_path, progress=False)
+    assert len(data) == 20 and not stale.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".lock", name]
+
+    target = tmp_path / "failing" / name
+    with pytest.raises(TypeError):
+        qm9mod._write_cache(target, data, {"not json": object()})  # fails half-way through the file
+    assert list(target.parent.iterdir()) == []
+
+
+def test_cache_generation_refuses_a_second_process(tmp_path, monkeypatch):
+    """While one run generates the cache, another one on the same directory gets DirectoryInUse at once."""
+    from tfatoms._io import DirectoryInUse, exclusive
+
+    _small(monkeypatch)
+    with exclusive(tmp_path):   # a separate open file: flock treats it like another process
+        with pytest.raises(DirectoryInUse, match="dataset cache directory .* is in use"):
+            load_qm9(cache_dir=tmp_path, progress=False)
+    assert len(load_qm9(cache_dir=tmp_path, progress=False)) == 20
+    with exclusive(tmp_path):   # a finished cache is read without the lock
+        assert len(load_qm9(cache_dir=tmp_path, progress=False)) == 20

@@ -23,11 +23,19 @@ early stopping on the validation error, the best model kept. Here:
 * ``time_limit_s`` ends training cleanly after the epoch that crosses it
   (budgets that must fit a session); calling ``fit`` again continues;
 * ``history.jsonl``: one line per epoch.
+
+Checks before any step: targets must be finite (the first bad example is named),
+and the atomic numbers of the data must fit the model's ``max_z``. While ``fit``
+runs it holds the lock of the checkpoint directory (:func:`tfatoms._io.exclusive`),
+so a second run on it fails at once with :class:`~tfatoms._io.DirectoryInUse`.
+Every file is written through :func:`tfatoms._io.atomic_path`. A checkpoint that
+cannot be read, or that belongs to a model of another configuration, raises a
+``ValueError`` naming the file (delete the directory to start afresh); a validation
+MAE that is not finite (training diverged) raises ``FloatingPointError``.
 """
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +44,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfatoms._io import atomic_path, exclusive, write_json
+from tfatoms._validation import atomic_numbers_within, positive_int
+from tfatoms.train.fit import load_checkpoint_weights
 from tfatoms.train.metrics import error_metrics
 
 
@@ -61,15 +72,18 @@ def budget_learning_rate(initial: float, final: float, total_steps: int):
 
 
 def _atomic_save_weights(model, path: Path):
-    tmp = path.with_name(f"tmp-{os.getpid()}-{path.name}")
-    model.save_weights(tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        model.save_weights(tmp)
 
 
-def _atomic_json(path: Path, data):
-    tmp = path.with_name(f"tmp-{os.getpid()}-{path.name}")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
+def check_targets(data, which: str):
+    """Raise ``ValueError`` naming the first example of ``data`` whose target is NaN or infinite."""
+    targets = np.asarray(data.targets, dtype=np.float64)
+    bad = ~np.isfinite(targets)
+    if bad.any():
+        k = int(np.argmax(bad))
+        raise ValueError(f"{which} targets must be finite: example {k} has {targets[k]} "
+                         f"({int(bad.sum())} of {len(targets)} bad); remove or fix those records before training")
 
 
 def batch_tensors(batch):
@@ -112,8 +126,19 @@ class BatchTrainer:
     def _predict_impl(self, batch):
         return self.model(batch, training=False)
 
+    def _check_numbers(self, data):
+        """Atomic numbers of ``data`` (if it has them) within the model's ``max_z`` (if it has one).
+
+        Done here because an XLA-compiled step drops the model's own assertion.
+        """
+        max_z = getattr(self.model, "max_z", None)
+        numbers = getattr(data, "numbers", None)
+        if max_z is not None and numbers is not None:
+            atomic_numbers_within(numbers, max_z, type(self.model).__name__)
+
     def predict(self, data) -> np.ndarray:
         """Predictions for every example of the batch source ``data``, in its order, float64."""
+        self._check_numbers(data)
         out = np.empty(len(data), np.float64)
         for sel, batch, _, _ in data.batches():
             pred = self._predict_step(batch_tensors(batch))
@@ -135,43 +160,89 @@ class BatchTrainer:
 
     def _save_last(self, ckpt: Path, state: dict):
         _atomic_save_weights(self.model, ckpt / "last.weights.h5")
-        tmp = ckpt / f"tmp-{os.getpid()}-last.optimizer.npz"
-        np.savez(tmp, *[v.numpy() for v in self.optimizer.variables])
-        os.replace(tmp, ckpt / "last.optimizer.npz")
-        _atomic_json(ckpt / "state.json", state)  # written last: it vouches for the two files above
+        with atomic_path(ckpt / "last.optimizer.npz") as tmp:
+            np.savez(tmp, *[v.numpy() for v in self.optimizer.variables])
+        write_json(ckpt / "state.json", state)  # written last: it vouches for the two files above
 
     def _restore_last(self, ckpt: Path) -> dict | None:
-        if not (ckpt / "state.json").exists():
+        path = ckpt / "state.json"
+        if not path.exists():
             return None
-        state = json.loads((ckpt / "state.json").read_text())
-        self.model.load_weights(ckpt / "last.weights.h5")
-        with np.load(ckpt / "last.optimizer.npz") as saved:
-            values = [saved[f"arr_{k}"] for k in range(len(saved.files))]
-        if len(values) != len(self.optimizer.variables):
-            raise ValueError(f"{ckpt}: optimizer checkpoint has {len(values)} variables, expected "
-                             f"{len(self.optimizer.variables)} (different model?)")
-        for var, value in zip(self.optimizer.variables, values):
+        restart = f"delete {ckpt} to train this model afresh"
+        try:
+            state = json.loads(path.read_text())
+            missing = [k for k in ("epoch", "step", "best_val_mae", "best_epoch", "seconds", "finished")
+                       if k not in state]
+            if missing:
+                raise KeyError(f"no {missing}")
+        except (ValueError, KeyError, TypeError) as err:
+            raise ValueError(f"checkpoint {path} cannot be read ({err!r}); {restart}") from None
+        load_checkpoint_weights(self.model, ckpt / "last.weights.h5")
+        path = ckpt / "last.optimizer.npz"
+        try:
+            with np.load(path) as saved:
+                values = [saved[f"arr_{k}"] for k in range(len(saved.files))]
+        except (OSError, ValueError, KeyError) as err:
+            raise ValueError(f"checkpoint {path} cannot be read, it is damaged or truncated ({err}); "
+                             f"{restart}") from None
+        variables = self.optimizer.variables
+        if len(values) != len(variables) or any(tuple(v.shape) != a.shape for v, a in zip(variables, values)):
+            raise ValueError(f"checkpoint {path} belongs to a different model configuration or optimizer "
+                             f"({len(values)} optimizer variables saved, {len(variables)} here); use another "
+                             f"checkpoint directory or delete {ckpt}")
+        for var, value in zip(variables, values):
             var.assign(value)
         return state
+
+    def _load_best(self, ckpt: Path, state: dict):
+        best = ckpt / "best.weights.h5"
+        if not best.exists():
+            raise FloatingPointError(f"no best model in {ckpt}: no epoch had a finite validation MAE "
+                                     f"(last: {state.get('best_val_mae')}); lower the learning rate or check "
+                                     f"the data, and delete {ckpt} to start afresh")
+        load_checkpoint_weights(self.model, best)
 
     def fit(self, train, val, checkpoint_dir, max_steps: int,
             patience: int | None = None, time_limit_s: float | None = None, seed: int = 0,
             progress: bool = True) -> TrainingResult:
-        """Train until ``max_steps``, early stopping or the time limit; load the best weights at the end."""
-        from tqdm.auto import tqdm
+        """Train until ``max_steps``, early stopping or the time limit; load the best weights at the end.
 
+        ``progress`` shows a bar over the steps of each epoch and prints a line per epoch,
+        and says when a finished checkpoint is loaded instead of training.
+        Raises ``ValueError`` for non-finite targets or atomic numbers beyond the model's
+        ``max_z`` (before any step), :class:`~tfatoms._io.DirectoryInUse` if another
+        run holds ``checkpoint_dir``, and ``FloatingPointError`` if the validation MAE
+        becomes NaN or infinite (training diverged).
+        """
         if train.targets is None or val.targets is None:
             raise ValueError("train and val batch sources need targets")
+        max_steps = positive_int(max_steps, "max_steps")
+        check_targets(train, "training")
+        check_targets(val, "validation")
+        self._check_numbers(train)
+        self._check_numbers(val)
         ckpt = Path(checkpoint_dir)
-        ckpt.mkdir(parents=True, exist_ok=True)
+        with exclusive(ckpt, "checkpoint directory"):
+            return self._fit_locked(train, val, ckpt, max_steps, patience, time_limit_s, seed, progress)
+
+    def _fit_locked(self, train, val, ckpt: Path, max_steps: int, patience, time_limit_s, seed,
+                    progress) -> TrainingResult:
+        from tqdm.auto import tqdm
+
         self._ensure_built(train)
         state = self._restore_last(ckpt) or {"epoch": 0, "step": 0, "best_val_mae": float("inf"), "best_epoch": -1,
                                               "seconds": 0.0, "finished": None}
         # a run stopped by its step budget or by early stopping is done; one stopped by the
         # time limit (or killed) continues, so a rerun with more time picks up where it ended
         if state["step"] >= max_steps or state["finished"] == "early_stopping":
-            self.model.load_weights(ckpt / "best.weights.h5")
+            self._load_best(ckpt, state)
+            if progress:
+                print(f"loaded finished model from checkpoint {ckpt / 'best.weights.h5'} (trained {state['step']} "
+                      f"steps, best epoch {state['best_epoch']} of {state['epoch']}); skipping training", flush=True)
             return self._result(ckpt, state, "done")
+        if progress and state["step"]:
+            print(f"resuming from checkpoint {ckpt} at epoch {state['epoch']}, step {state['step']} of {max_steps}",
+                  flush=True)
         history_path = ckpt / "history.jsonl"
         t_start = time.perf_counter() - state["seconds"]
         stopped = None
@@ -189,6 +260,12 @@ class BatchTrainer:
                     break
             val_err = self.errors(val)
             val_mae = val_err["mae"]
+            if not np.isfinite(val_mae):
+                kept = (f"the best model so far (epoch {state['best_epoch']}) is in {ckpt / 'best.weights.h5'}"
+                        if state["best_epoch"] > 0 else "no epoch had a finite validation MAE")
+                raise FloatingPointError(f"training diverged: validation MAE is {val_mae} after epoch {epoch + 1} "
+                                         f"(step {state['step']}, train MSE {np.mean(losses):.4g}); {kept}. "
+                                         f"Lower the learning rate, and delete {ckpt} to start afresh")
             state["epoch"] = epoch + 1
             state["seconds"] = time.perf_counter() - t_start
             record = {"epoch": epoch + 1, "step": state["step"], "train_mse": float(np.mean(losses)),
@@ -212,7 +289,7 @@ class BatchTrainer:
                 stopped = "time_limit"
             state["finished"] = stopped
             self._save_last(ckpt, state)
-        self.model.load_weights(ckpt / "best.weights.h5")
+        self._load_best(ckpt, state)
         return self._result(ckpt, state, stopped)
 
     @staticmethod
@@ -220,8 +297,14 @@ class BatchTrainer:
         history = []
         if (ckpt / "history.jsonl").exists():
             by_epoch = {}
-            for line in (ckpt / "history.jsonl").read_text().splitlines():
-                rec = json.loads(line)
+            lines = (ckpt / "history.jsonl").read_text().splitlines()
+            for k, line in enumerate(lines):
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    if k == len(lines) - 1:  # a run killed while writing its last line
+                        break
+                    raise ValueError(f"{ckpt / 'history.jsonl'}, line {k + 1}: not a JSON record") from None
                 by_epoch[rec["epoch"]] = rec
             history = [by_epoch[e] for e in sorted(by_epoch)]
         return TrainingResult(best_val_mae=state["best_val_mae"], best_epoch=state["best_epoch"],
