@@ -238,7 +238,7 @@ def main(argv=None) -> dict | None:
     from tfatoms.inference.parallel import distributed_energy
     from tfatoms.inference.sheet import SheetPredictor
 
-    if not threads_applied and rank == 0:
+    if not threads_applied and args.threads is not None and rank == 0:     # asked for and not given
         print(f"warning: --threads {threads} not applied to TensorFlow: it was already running in this process "
               f"(main() called from Python), so it keeps its own count "
               f"({tf.config.threading.get_intra_op_parallelism_threads()}, 0 = all cores). Run the script as its "

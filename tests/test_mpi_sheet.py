@@ -224,14 +224,14 @@ def test_checkpoint_is_keyed_by_the_structure_and_model_content(tmp_path, model_
     assert exc.value.code == 2 and "error: checkpoint in" in err and "different sheet" in err, err
     assert "remove it or use another checkpoint directory" in err.lower()
     assert not (tmp_path / "c.json").exists()
-    # another model (same name, other weights) is refused the same way
+    # another model (same name and architecture, other weights) is refused the same way
+    from tfatoms.pretrained import load_ednn, save_ednn
+
+    model, meta = load_ednn(Path(model_path).name, Path(model_path).parent)
+    weights = model.tile_network.get_weights()
+    model.tile_network.set_weights([w * 1.01 for w in weights])
+    save_ednn(model, {k: meta[k] for k in ("spacing", "gamma", "tile_network")}, "m", tmp_path / "other")
     other = tmp_path / "other"
-    other.mkdir()
-    shutil.copy(model_path + ".json", other / "m.json")
-    with np.load(model_path + ".npz") as stored:
-        weights = [stored[k] for k in stored.files]
-    weights[0] = weights[0] + np.float16(0.01)
-    np.savez_compressed(other / "m.npz", *weights)
     _cell_file(tmp_path)
     with pytest.raises(SystemExit):
         driver.main(["--structure", str(structure), "--model", str(other / "m"), "--checkpoint", str(ckpt),
