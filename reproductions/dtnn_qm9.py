@@ -14,7 +14,8 @@ permutation (the thesis uses 1,000 for DTNN), training = the next ``n_train``,
 test = the last 10,831.
 
 Budgets:
-  --quick    seconds: 500 training molecules, 150 steps per model.
+  --quick    a few minutes on 2 cores (XLA compilation included): 500 training molecules,
+             150 steps per model.
   default    about 15 min on 2 cores: 25,000 training molecules (Table 3.1's smallest N),
              9,000 steps (11.5 epochs) per model, Adam 1e-3 cosine-decayed to 1e-5.
              The thesis trains 3,000 epochs; expect larger errors at this budget.
@@ -43,7 +44,7 @@ from tfatoms.data.qm9 import PROPERTIES, load_qm9  # noqa: E402
 from tfatoms.models import DTNN  # noqa: E402
 from tfatoms.reproduce.cli import budget_name, reproduction_parser, results_name  # noqa: E402
 from tfatoms.reproduce import ResultsWriter  # noqa: E402
-from tfatoms.reproduce.qm9_runs import Budget, run_qm9_model, thesis_split  # noqa: E402
+from tfatoms.reproduce.qm9_runs import Budget, check_arguments, run_qm9_model, thesis_split  # noqa: E402
 from tfatoms.reproduce.references import REFERENCES  # noqa: E402
 
 BUDGETS = {
@@ -88,6 +89,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     budget_key = budget_name(args)
     budget = BUDGETS[budget_key]
+    check_arguments(p, args, budget)  # before any data is loaded
     sizes = args.n_train or DEFAULT_N_TRAIN[budget_key]
     keras.utils.set_random_seed(args.seed)
 
@@ -104,7 +106,7 @@ def main(argv=None):
         for t in args.interactions:
             run = run_qm9_model(data, "U0", split, budget, make_model=make_dtnn(t), model_name=f"dtnn_T{t}",
                                 checkpoint_root=Path(args.cache_dir) / "runs" / "dtnn_qm9", seed=args.seed,
-                                max_steps=args.max_steps, jit_compile=args.jit, progress=not args.quick)
+                                max_steps=args.max_steps, jit_compile=args.jit, progress=True)
             key = f"thesis/dtnn_qm9_{n_train // 1000}k/U0/mae_T{t}"
             note = (f"{run.result.steps} steps, {run.result.epochs} epochs, best epoch {run.result.best_epoch}; "
                     f"test {len(split['test'])} molecules; {run.n_params} parameters")

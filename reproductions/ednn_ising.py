@@ -192,6 +192,11 @@ def main(argv=None):
     name = budget_name(args)
     budget = BUDGETS[name]
     main_run, study = budget["main"], budget["study"]
+    # the seed and the next ones (datasets: seed + 1, seed + 2; the comparison's seeds) go to NumPy and Keras
+    span = max(2, budget["seeds"] - 1)
+    if not 0 <= args.seed <= 2**32 - 1 - span:
+        p.error(f"--seed must be between 0 and 2**32 - 1 - {span} = {2**32 - 1 - span} (seeds are 0..2**32 - 1 and "
+                f"this budget also uses seed + 1 .. seed + {span}), got {args.seed}")
     seeds = [args.seed + k for k in range(budget["seeds"])]
     cache = Path(args.cache_dir) / "ednn_ising"
     checkpoints = cache / "checkpoints"
@@ -214,7 +219,7 @@ def main(argv=None):
                         data_source="generated: tfatoms.data.ising (checkerboard Metropolis + Wolff clusters)",
                         reference_method="exact Ising Hamiltonian H = -J sum s_i s_j, J = 1, periodic")
     out.extra["training"] = {"main": asdict(main_run), "study": asdict(study), "seeds": seeds}
-    verbose = 0 if args.quick else 2  # a line per epoch
+    verbose = 2  # a line per epoch, in every budget
 
     n8, n128 = SIZE * SIZE, LARGE * LARGE
     note = "median |E_pred - E_true| of the total energy (J); paper prints J/L^2"

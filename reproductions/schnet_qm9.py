@@ -17,7 +17,8 @@ is tested on the same molecules. Short budgets validate on the first 1,000 of th
 10,000 validation molecules.
 
 Budgets:
-  --quick    seconds to a minute: 500 training molecules, 150 steps, 500 test molecules.
+  --quick    a few minutes on 2 cores (XLA compilation included): 500 training molecules,
+             150 steps, 500 test molecules.
   default    about 30 min on 2 cores for 10k: cosine decay 1e-3 -> 1e-5 over
              max(4,000, min(15,000, 1.5 n_train)) steps (15,000 steps = 48 epochs at 10k),
              validation on 1,000 molecules after every epoch; stops at 45 min regardless.
@@ -49,7 +50,7 @@ from tfatoms.models import SchNet  # noqa: E402
 from tfatoms.reproduce.cli import budget_name, reproduction_parser, results_name  # noqa: E402
 from tfatoms.reproduce import ResultsWriter, reference  # noqa: E402
 from tfatoms.reproduce.references import REFERENCES  # noqa: E402
-from tfatoms.reproduce.qm9_runs import Budget, run_qm9_model, thesis_split  # noqa: E402
+from tfatoms.reproduce.qm9_runs import Budget, check_arguments, run_qm9_model, thesis_split  # noqa: E402
 
 BUDGETS = {
     "quick": Budget(n_val=200, n_test=500, steps=lambda n: 150, lr=(1e-3, 1e-4), time_limit_s=None),
@@ -113,6 +114,7 @@ def main(argv=None):
     unknown = [q for q in props if q not in PROPERTIES]
     if unknown:
         p.error(f"unknown properties {unknown}; choose from {', '.join(PROPERTIES)} or 'all'")
+    check_arguments(p, args, budget)  # before any data is loaded
     sizes = args.n_train or DEFAULT_N_TRAIN[budget_key]
     keras.utils.set_random_seed(args.seed)
 
@@ -131,7 +133,7 @@ def main(argv=None):
                 data, prop, split, budget, make_model=make_schnet, model_name="schnet",
                 checkpoint_root=Path(args.cache_dir) / "runs" / "schnet_qm9", seed=args.seed,
                 max_steps=args.max_steps, time_limit_min=args.time_limit, jit_compile=args.jit,
-                progress=not args.quick)
+                progress=True)  # every budget shows its progress
             unit = PROPERTIES[prop].table_unit
             paper = f"thesis/schnet_qm9_110k/{prop}/mae" if n_train == 110_000 else None
             note = (f"{run.result.steps} steps, {run.result.epochs} epochs, best epoch {run.result.best_epoch}, "

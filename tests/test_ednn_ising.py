@@ -34,9 +34,12 @@ def test_tiny_ednn_learns_ising_energy_and_sums_tiles():
     assert np.mean(np.abs(model.predict(big, verbose=0)[:, 0] - big_true)) < np.mean(np.abs(big_true)) / 5
 
 
-def test_reproduction_script_quick(tmp_path):
+def test_reproduction_script_quick(tmp_path, capsys):
+    import warnings
+
     import ednn_ising
     ednn_ising.main(["--quick", "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache")])
+    assert "Epoch 1/4" in capsys.readouterr().out  # a line per epoch in quick mode too
     d = tmp_path / "out" / "ednn_ising_quick"
     metrics = json.loads((d / "metrics.json").read_text())
     assert {"median_abs_error_J.test_8x8.f1_c1", "median_abs_error_J.test_128x128.f1_c1", "study.seeds_ordered",
@@ -47,7 +50,32 @@ def test_reproduction_script_quick(tmp_path):
     prov = json.loads((d / "provenance.json").read_text())
     assert prov["budget"] == "quick" and prov["command"].endswith("--quick --out " + str(tmp_path / "out") +
                                                                    " --cache-dir " + str(tmp_path / "cache"))
-    # a second call resumes from the finished checkpoints instead of retraining
-    ednn_ising.main(["--quick", "--out", str(tmp_path / "out2"), "--cache-dir", str(tmp_path / "cache")])
+    # a second call resumes from the finished checkpoints instead of retraining, says so, and warns nothing
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ednn_ising.main(["--quick", "--out", str(tmp_path / "out2"), "--cache-dir", str(tmp_path / "cache")])
+    assert not [w for w in caught if "Skipping variable loading" in str(w.message)]
+    out = capsys.readouterr().out
+    assert out.count("loaded finished model from checkpoint") == 7 and "Epoch 1/" not in out
     again = json.loads((tmp_path / "out2" / "ednn_ising_quick" / "metrics.json").read_text())
     assert again["median_abs_error_J.test_8x8.f1_c1"] == metrics["median_abs_error_J.test_8x8.f1_c1"]
+
+
+def test_bad_seed_rejected_before_any_work(tmp_path, capsys):
+    import ednn_ising
+    import pytest
+
+    for seed, message in (("-1", "2**32 - 1"), (str(2**32 - 1), "--seed must be between 0 and 2**32 - 1 - 2")):
+        with pytest.raises(SystemExit) as exit_info:
+            ednn_ising.main(["--quick", "--seed", seed, "--out", str(tmp_path), "--cache-dir", str(tmp_path)])
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert "--seed" in err and message in err, err
+    assert list(tmp_path.iterdir()) == []  # no dataset generated, nothing written
+
+
+def test_sample_ising_rejects_negative_seed():
+    import pytest
+
+    with pytest.raises(ValueError, match="seed must be a non-negative integer, got -1"):
+        sample_ising(10, 4, seed=-1, progress=False)

@@ -17,10 +17,12 @@ def cache(tmp_path_factory):
     return tmp_path_factory.mktemp("cache")
 
 
-def test_schnet_qm9_quick_and_resume(tmp_path, cache):
+def test_schnet_qm9_quick_and_resume(tmp_path, cache, capsys):
     import schnet_qm9
     args = ["--quick", "--no-jit", "--n-train", "300", "600", "--cache-dir", str(cache)]
     schnet_qm9.main(args + ["--out", str(tmp_path / "a")])
+    out = capsys.readouterr().out
+    assert "schnet U0, n_train=600: 150 steps" in out and "epoch 1: step" in out  # progress in quick mode too
     d = tmp_path / "a" / "schnet_qm9_quick"
     metrics = json.loads((d / "metrics.json").read_text())
     assert 0 < metrics["mae.U0.n600"] < 0.2 * MEAN_PREDICTOR_U0_MAE
@@ -30,6 +32,9 @@ def test_schnet_qm9_quick_and_resume(tmp_path, cache):
     prov = json.loads((d / "provenance.json").read_text())
     assert prov["budget"] == "quick" and "qm9pack" in prov["data_source"]
     schnet_qm9.main(args + ["--out", str(tmp_path / "b")])  # finished checkpoints: evaluate only
+    out = capsys.readouterr().out
+    assert out.count("loaded finished model from checkpoint") == 2 and "skipping training" in out
+    assert "epoch 1: step" not in out
     again = json.loads((tmp_path / "b" / "schnet_qm9_quick" / "metrics.json").read_text())
     assert again["mae.U0.n600"] == metrics["mae.U0.n600"]
 
@@ -49,3 +54,29 @@ def test_dtnn_qm9_quick(tmp_path, cache):
     assert 0 < metrics["mae.U0.T2.n500"] < 0.25 * MEAN_PREDICTOR_U0_MAE
     assert metrics["isomers.kendall_tau"] > 0.0
     assert (d / "fig3_7_isomers.png").exists()
+
+
+@pytest.mark.parametrize("script,argv,message", [
+    ("schnet_qm9", ["--n-train", "0"], "--n-train must be between 1 and 120,331"),
+    ("schnet_qm9", ["--n-train", "500", "200000"], "--n-train must be between 1 and 120,331"),
+    ("schnet_qm9", ["--max-steps", "-1"], "--max-steps must be at least 1, got -1"),
+    ("schnet_qm9", ["--max-steps", "0"], "--max-steps must be at least 1, got 0"),
+    ("schnet_qm9", ["--time-limit", "0"], "--time-limit must be a positive number of minutes"),
+    ("schnet_qm9", ["--seed", "-1"], r"--seed.* 0 .*2\*\*32 - 1"),
+    ("schnet_qm9", ["--seed", str(2**32)], r"--seed.* 0 .*2\*\*32 - 1"),
+    ("dtnn_qm9", ["--n-train", "0"], "--n-train must be between 1"),
+    ("dtnn_qm9", ["--interactions", "0"], "--interactions must be at least 1"),
+    ("dtnn_qm9", ["--max-steps", "0"], "--max-steps must be at least 1"),
+])
+def test_bad_values_rejected_before_loading_data(script, argv, message, cache, monkeypatch, capsys):
+    module = __import__(script)
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("arguments must be checked before QM9 is loaded")
+
+    monkeypatch.setattr(module, "load_qm9", no_data)
+    with pytest.raises(SystemExit) as exit_info:
+        module.main(["--quick", *argv, "--cache-dir", str(cache)])
+    assert exit_info.value.code == 2
+    import re
+    assert re.search(message, capsys.readouterr().err)

@@ -79,7 +79,8 @@ def test_diverged_training_gives_a_clear_error(tmp_path):
 
 def test_finished_run_is_loaded_and_says_so(tmp_path, capsys):
     train, val = _molecules(), _molecules(8, seed=1)
-    first = _trainer().fit(train, val, tmp_path / "ck", max_steps=6, progress=False)
+    first = _trainer().fit(train, val, tmp_path / "ck", max_steps=6, progress=True)
+    assert "epoch 1: step 3, train MSE" in capsys.readouterr().out  # a line per epoch
     again = _trainer(seed=5)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -115,7 +116,8 @@ def test_checkpoint_of_another_configuration_named(tmp_path):
 def test_checkpoint_writes_are_atomic(tmp_path, monkeypatch):
     ck = tmp_path / "ck"
     ck.mkdir()
-    stale = [ck / f".best.weights.h5.tmp-{_dead_pid()}.weights.h5", ck / f".state.json.tmp-{_dead_pid()}.json"]
+    stale = [ck / f".best.weights.h5.tmp-{_dead_pid()}.weights.h5", ck / f".state.json.tmp-{_dead_pid()}.json",
+             ck / f"tmp-{_dead_pid()}-last.weights.h5"]  # the last: the temporary name of earlier versions
     for path in stale:
         path.write_bytes(b"half")
     train, val = _molecules(), _molecules(8, seed=1)
@@ -224,9 +226,11 @@ def test_fit_resumable_refuses_a_second_run_and_writes_atomically(tmp_path):
     finally:
         holder.kill()
         holder.wait()
-    stale = tmp_path / "a" / f".final.weights.h5.tmp-{_dead_pid()}.weights.h5"
-    stale.write_bytes(b"half")
+    stale = [tmp_path / "a" / f".final.weights.h5.tmp-{_dead_pid()}.weights.h5",
+             tmp_path / "a" / f"tmp-{_dead_pid()}.weights.h5"]  # the temporary name of earlier versions
+    for path in stale:
+        path.write_bytes(b"half")
     fit_resumable(_dense(), x, y, tmp_path / "a", epochs=2, batch_size=16, verbose=0)
-    assert not stale.exists() and _temporaries(tmp_path / "a") == []
+    assert not any(p.exists() for p in stale) and _temporaries(tmp_path / "a") == []
     log = (tmp_path / "a" / "history.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in log] == [0, 1]

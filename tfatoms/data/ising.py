@@ -22,7 +22,7 @@ from numba import njit
 from tqdm import tqdm
 
 from tfatoms._io import atomic_path, exclusive
-from tfatoms._validation import positive_int
+from tfatoms._validation import non_negative_int, positive_int
 
 #: Onsager's critical temperature of the square-lattice Ising model, J/k_B.
 T_CRITICAL = 2.0 / math.log(1.0 + math.sqrt(2.0))
@@ -126,6 +126,7 @@ def sample_ising(n_samples: int, size: int = 8, temperatures=None, n_chains: int
     """
     n_samples = positive_int(n_samples, "n_samples")
     size = positive_int(size, "size")
+    seed = non_negative_int(seed, "seed")
     if size % 2:
         raise ValueError(f"lattice size must be even for checkerboard updates, got {size}")
     rng = np.random.default_rng(seed)
@@ -166,7 +167,8 @@ def ising_dataset(path, n_samples: int, size: int = 8, seed: int = 0, progress: 
     generated the cache's directory is locked: a second process that needs to
     generate a dataset there meanwhile gets :class:`~tfatoms._io.DirectoryInUse` at once.
     """
-    params = {"n_samples": int(n_samples), "size": int(size), "seed": int(seed),
+    params = {"n_samples": positive_int(n_samples, "n_samples"), "size": positive_int(size, "size"),
+              "seed": non_negative_int(seed, "seed"),
               **{k: v for k, v in kwargs.items() if k != "temperatures"}}
     if "temperatures" in kwargs:
         params["temperatures"] = np.asarray(kwargs["temperatures"], dtype=float).round(12).tolist()

@@ -96,6 +96,8 @@ THESIS_SPLITS = {"schnet": (110_000, 10_000), "dtnn_25k": (25_000, 1_000),
 
 _QM9PACK_FILES = ("qm9_part1.csv", "qm9_part2.csv", "qm9_part3.csv")
 _QM9PACK_ROWS = 130_831
+#: Molecules of the qm9pack QM9 (those that passed the consistency check of Ramakrishnan et al.).
+QM9PACK_MOLECULES = _QM9PACK_ROWS
 _CACHE_FORMAT = 1
 # property order on line 2 of an original QM9 .xyz file, after "gdb <index>"
 _XYZ_FIELDS = ("A", "B", "C", "mu", "alpha", "homo", "lumo", "gap", "r2", "zpve", "U0", "U", "H", "G", "Cv")

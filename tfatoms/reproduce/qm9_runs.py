@@ -8,7 +8,7 @@ returns test predictions in the thesis' units (Table A.1).
 """
 from __future__ import annotations
 
-import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -16,7 +16,8 @@ from typing import Callable
 import keras
 import numpy as np
 
-from tfatoms.data.qm9 import PROPERTIES, QM9, qm9_split
+from tfatoms._io import write_json
+from tfatoms.data.qm9 import PROPERTIES, QM9, QM9PACK_MOLECULES, qm9_split
 from tfatoms.representations.padded import MoleculeBatches
 from tfatoms.train.trainer import (BatchTrainer, TrainingResult, budget_learning_rate,
                                              thesis_learning_rate)
@@ -53,6 +54,39 @@ class Budget:
         limit = time_limit_min * 60 if time_limit_min else self.time_limit_s
         return (f"batch {self.batch_size}, {lr}, steps {steps}, validation {self.n_val} molecules each epoch, "
                 f"best epoch kept" + (f", time limit {limit / 60:.0f} min per model" if limit else ""))
+
+
+#: Seeds go to ``keras.utils.set_random_seed`` and NumPy generators: 0 .. 2**32 - 1.
+MAX_SEED = 2**32 - 1
+
+
+def max_n_train(budget: Budget, n_molecules: int = QM9PACK_MOLECULES) -> int:
+    """Largest ``n_train`` :func:`thesis_split` accepts: what 10,000 validation and the test molecules leave."""
+    n_test = budget.n_test if budget.n_test is not None else n_molecules - THESIS_N_TRAIN - THESIS_N_VAL
+    return n_molecules - THESIS_N_VAL - n_test
+
+
+def check_arguments(parser, args, budget: Budget):
+    """Reject bad values of the QM9 scripts' options with ``parser.error`` before any data is loaded.
+
+    ``--n-train`` in 1..:func:`max_n_train`, ``--max-steps`` >= 1, ``--time-limit`` > 0 minutes,
+    ``--seed`` in 0..2**32 - 1 (and ``--interactions`` >= 1 where the script has it).
+    """
+    limit = max_n_train(budget)
+    for n in args.n_train or []:
+        if not 1 <= n <= limit:
+            parser.error(f"--n-train must be between 1 and {limit:,} (QM9 has {QM9PACK_MOLECULES:,} molecules, "
+                         f"10,000 are kept for validation and the rest for testing), got {n}")
+    if args.max_steps is not None and args.max_steps < 1:
+        parser.error(f"--max-steps must be at least 1, got {args.max_steps}")
+    time_limit = getattr(args, "time_limit", None)
+    if time_limit is not None and not (math.isfinite(time_limit) and time_limit > 0):
+        parser.error(f"--time-limit must be a positive number of minutes, got {time_limit}")
+    if not 0 <= args.seed <= MAX_SEED:
+        parser.error(f"--seed must be between 0 and 2**32 - 1 = {MAX_SEED}, got {args.seed}")
+    for t in getattr(args, "interactions", None) or []:
+        if t < 1:
+            parser.error(f"--interactions must be at least 1, got {t}")
 
 
 def thesis_split(n_molecules: int, n_train: int, budget: Budget, seed: int) -> dict[str, np.ndarray]:
@@ -106,7 +140,8 @@ def run_qm9_model(data: QM9, prop: str, split: dict, budget: Budget, make_model,
     """Train ``make_model(aggregation, e_mu, e_sigma)`` on ``prop`` and evaluate it on the test split.
 
     Checkpoints go to ``checkpoint_root/<model>_<prop>_n<n_train>_<steps>_<lr>_seed<seed><tag>``
-    so a rerun with the same settings resumes (or only evaluates, when finished).
+    so a rerun with the same settings resumes (or only evaluates, when finished, and says so).
+    ``progress`` prints what is trained, a bar over each epoch's steps and a line per epoch.
     """
     spec = PROPERTIES[prop]
     y = data.target(prop, atomization=True)
@@ -123,6 +158,9 @@ def run_qm9_model(data: QM9, prop: str, split: dict, budget: Budget, make_model,
     train = molecule_batches(data, train_idx, y[train_idx], budget.batch_size)
     val = molecule_batches(data, val_idx, y[val_idx], budget.batch_size)
     limit = time_limit_min * 60 if time_limit_min else budget.time_limit_s
+    if progress:
+        print(f"{model_name} {prop}, n_train={len(train_idx)}: {steps} steps, checkpoints in {ckpt}"
+              + (" (the first steps compile the train step with XLA)" if jit_compile else ""), flush=True)
     result = trainer.fit(train, val, ckpt, max_steps=steps, patience=budget.patience, time_limit_s=limit,
                          seed=seed, progress=progress)
     test = molecule_batches(data, test_idx, y[test_idx], budget.batch_size)
@@ -133,7 +171,7 @@ def run_qm9_model(data: QM9, prop: str, split: dict, budget: Budget, make_model,
                  test_true_table=y[test_idx] * spec.to_table, test_pred_table=pred * spec.to_table,
                  val_mae_table=val_mae,
                  train_molecules_per_s=result.steps * budget.batch_size / seconds, trainer=trainer)
-    (ckpt / "test_summary.json").write_text(json.dumps(
-        {"prop": prop, "n_train": len(train_idx), "test_mae_table_unit": run.test_mae_table,
-         "unit": spec.table_unit, "n_test": len(test_idx), "steps": result.steps, "seconds": result.seconds}))
+    write_json(ckpt / "test_summary.json",
+               {"prop": prop, "n_train": len(train_idx), "test_mae_table_unit": run.test_mae_table,
+                "unit": spec.table_unit, "n_test": len(test_idx), "steps": result.steps, "seconds": result.seconds})
     return run

@@ -16,6 +16,8 @@ directory) to start that run afresh. Nothing is discarded silently.
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 import warnings
 from pathlib import Path
@@ -49,6 +51,30 @@ def load_checkpoint_weights(model: keras.Model, path, what: str = "checkpoint", 
         raise ValueError(f"{what} {path} belongs to a different model configuration and cannot be loaded "
                          f"into this one ({str(err).splitlines()[0].split(' Example')[0]}); use another checkpoint directory or "
                          f"delete {path.parent}") from None
+
+
+_LEGACY_TMP = re.compile(r"^tmp-(\d+)[-.]")
+
+
+def remove_legacy_temporaries(directory) -> list[Path]:
+    """Remove ``tmp-<pid>-*`` / ``tmp-<pid>.*`` files of dead processes: the temporaries of checkpoint
+    writes before they went through :func:`tfatoms._io.atomic_path`, left by runs killed mid-write."""
+    removed = []
+    directory = Path(directory)
+    if not directory.is_dir():
+        return removed
+    for path in directory.iterdir():
+        m = _LEGACY_TMP.match(path.name)
+        if not m or not path.is_file() or int(m[1]) == os.getpid():
+            continue
+        try:
+            os.kill(int(m[1]), 0)
+        except ProcessLookupError:
+            path.unlink(missing_ok=True)
+            removed.append(path)
+        except PermissionError:
+            pass
+    return removed
 
 
 class _EpochLog(keras.callbacks.Callback):
@@ -149,6 +175,7 @@ def fit_resumable(model: keras.Model, x, y, checkpoint_dir, epochs: int, batch_s
     with exclusive(checkpoint_dir, "checkpoint directory"):
         if final.exists():  # finished by another run while we waited for the lock
             return _load_finished(model, final, log, verbose)
+        remove_legacy_temporaries(checkpoint_dir)
         backup = checkpoint_dir / "backup"
         initial_epoch = _restore_backup(model, backup)
         if initial_epoch and verbose:

@@ -46,7 +46,7 @@ import tensorflow as tf
 
 from tfatoms._io import atomic_path, exclusive, write_json
 from tfatoms._validation import atomic_numbers_within, positive_int
-from tfatoms.train.fit import load_checkpoint_weights
+from tfatoms.train.fit import load_checkpoint_weights, remove_legacy_temporaries
 from tfatoms.train.metrics import error_metrics
 
 
@@ -229,6 +229,7 @@ class BatchTrainer:
                     progress) -> TrainingResult:
         from tqdm.auto import tqdm
 
+        remove_legacy_temporaries(ckpt)
         self._ensure_built(train)
         state = self._restore_last(ckpt) or {"epoch": 0, "step": 0, "best_val_mae": float("inf"), "best_epoch": -1,
                                               "seconds": 0.0, "finished": None}
