@@ -27,9 +27,24 @@ Budgets:
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
+
+from tfatoms.reproduce.cli import budget_name, positive, reproduction_parser, results_name
+
+
+def parse_args(argv=None):
+    p, _ = reproduction_parser(__doc__, "dtnn_qm9", "the thesis protocol (SGD, 3,000 epochs)")
+    p.add_argument("--n-train", type=int, nargs="+", help="training sizes (Table 3.1: 25000 50000 100000)")
+    p.add_argument("--interactions", type=positive(int), nargs="+", default=[1, 2, 3], help="T values (Table 3.1)")
+    p.add_argument("--max-steps", type=positive(int), help="override the budget's steps per model")
+    p.add_argument("--tag", default="", help="suffix of the results directory")
+    p.add_argument("--jit", action=argparse.BooleanOptionalAction, default=True, help="XLA-compile the train step")
+    return p, p.parse_args(argv)
+
+
+if __name__ == "__main__":
+    parse_args()            # --help and bad switches answer before TensorFlow loads
 
 import tfatoms._tensorflow  # noqa: E402,F401  (TensorFlow without its start-up log lines)
 import keras  # noqa: E402
@@ -42,7 +57,6 @@ from scipy.stats import kendalltau  # noqa: E402
 
 from tfatoms.data.qm9 import PROPERTIES, load_qm9  # noqa: E402
 from tfatoms.models import DTNN  # noqa: E402
-from tfatoms.reproduce.cli import budget_name, reproduction_parser, results_name  # noqa: E402
 from tfatoms.reproduce import ResultsWriter  # noqa: E402
 from tfatoms.reproduce.qm9_runs import Budget, check_arguments, run_qm9_model, thesis_split  # noqa: E402
 from tfatoms.reproduce.references import REFERENCES  # noqa: E402
@@ -80,13 +94,7 @@ def isomer_figure(true, pred):
 
 
 def main(argv=None):
-    p, _ = reproduction_parser(__doc__, "dtnn_qm9", "the thesis protocol (SGD, 3,000 epochs)")
-    p.add_argument("--n-train", type=int, nargs="+", help="training sizes (Table 3.1: 25000 50000 100000)")
-    p.add_argument("--interactions", type=int, nargs="+", default=[1, 2, 3], help="T values (Table 3.1)")
-    p.add_argument("--max-steps", type=int, help="override the budget's steps per model")
-    p.add_argument("--tag", default="", help="suffix of the results directory")
-    p.add_argument("--jit", action=argparse.BooleanOptionalAction, default=True, help="XLA-compile the train step")
-    args = p.parse_args(argv)
+    p, args = parse_args(argv)
     budget_key = budget_name(args)
     budget = BUDGETS[budget_key]
     check_arguments(p, args, budget)  # before any data is loaded

@@ -56,25 +56,11 @@ the training settings, so budgets that share settings share models).
 """
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import tfatoms._tensorflow  # noqa: E402,F401  (TensorFlow without its start-up log lines)
-import keras  # noqa: E402
-import matplotlib  # noqa: E402
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from tfatoms.data.ising import T_CRITICAL, ising_dataset  # noqa: E402
-from tfatoms.models import EDNN, ising_tile_network  # noqa: E402
-from tfatoms.reproduce import ResultsWriter  # noqa: E402
-from tfatoms.reproduce.cli import budget_name, reproduction_parser, results_name  # noqa: E402
-from tfatoms.reproduce.references import reference  # noqa: E402
-from tfatoms.train import error_metrics, fit_resumable  # noqa: E402
+from tfatoms.reproduce.cli import budget_name, reproduction_parser, results_name
 
 
 @dataclass(frozen=True)
@@ -115,6 +101,30 @@ CONTEXTS = (1, 2, 3)
 FOCUS = 1
 SIZE, LARGE = 8, 128
 N_TRAIN_SET = 100_000  # the generated 8x8 training set; smaller runs draw a subset per seed
+
+
+def parse_args(argv=None):
+    p, g = reproduction_parser(__doc__, "ednn_ising", "the paper's Table 1 protocol, 500 epochs (ednn_ising_full/)")
+    g.add_argument("--budget", choices=sorted(BUDGETS), help="any budget by name")
+    return p, p.parse_args(argv)
+
+
+if __name__ == "__main__":
+    parse_args()            # --help and bad switches answer before TensorFlow loads
+
+import tfatoms._tensorflow  # noqa: E402,F401  (TensorFlow without its start-up log lines)
+import keras  # noqa: E402
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from tfatoms.data.ising import T_CRITICAL, ising_dataset  # noqa: E402
+from tfatoms.models import EDNN, ising_tile_network  # noqa: E402
+from tfatoms.reproduce import ResultsWriter  # noqa: E402
+from tfatoms.reproduce.references import reference  # noqa: E402
+from tfatoms.train import error_metrics, fit_resumable  # noqa: E402
 
 
 def build_model(context: int, training: Training) -> EDNN:
@@ -186,9 +196,7 @@ def context_figure(errors: dict, train_mse: dict, training: Training):
 
 
 def main(argv=None):
-    p, g = reproduction_parser(__doc__, "ednn_ising", "the paper's Table 1 protocol, 500 epochs (ednn_ising_full/)")
-    g.add_argument("--budget", choices=sorted(BUDGETS), help="any budget by name")
-    args = p.parse_args(argv)
+    p, args = parse_args(argv)
     name = budget_name(args)
     budget = BUDGETS[name]
     main_run, study = budget["main"], budget["study"]

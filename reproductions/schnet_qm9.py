@@ -34,9 +34,28 @@ Training resumes after an interruption (checkpoints under --cache-dir/runs).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
+
+from tfatoms.data.qm9 import PROPERTIES
+from tfatoms.reproduce.cli import budget_name, positive, reproduction_parser, results_name
+
+
+def parse_args(argv=None):
+    p, _ = reproduction_parser(__doc__, "schnet_qm9", "the thesis protocol: 110k, up to 10M steps")
+    p.add_argument("--properties", nargs="+", default=["U0"],
+                   help=f"any of {', '.join(PROPERTIES)} or 'all' (Table 4.2)")
+    p.add_argument("--n-train", type=int, nargs="+", help="training sizes (Fig. 4.6 learning curve)")
+    p.add_argument("--max-steps", type=positive(int), help="override the budget's number of steps")
+    p.add_argument("--time-limit", type=positive(float), help="minutes per model (overrides the budget's)")
+    p.add_argument("--tag", default="", help="suffix of the results directory")
+    p.add_argument("--jit", action=argparse.BooleanOptionalAction, default=True,
+                   help="XLA-compile the train step (faster on CPU for SchNet; see BENCHMARKS.md)")
+    return p, p.parse_args(argv)
+
+
+if __name__ == "__main__":
+    parse_args()            # --help and bad switches answer before TensorFlow loads
 
 import tfatoms._tensorflow  # noqa: E402,F401  (TensorFlow without its start-up log lines)
 import keras  # noqa: E402
@@ -45,9 +64,8 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from tfatoms.data.qm9 import PROPERTIES, load_qm9  # noqa: E402
+from tfatoms.data.qm9 import load_qm9  # noqa: E402
 from tfatoms.models import SchNet  # noqa: E402
-from tfatoms.reproduce.cli import budget_name, reproduction_parser, results_name  # noqa: E402
 from tfatoms.reproduce import ResultsWriter, reference  # noqa: E402
 from tfatoms.reproduce.references import REFERENCES  # noqa: E402
 from tfatoms.reproduce.qm9_runs import Budget, check_arguments, run_qm9_model, thesis_split  # noqa: E402
@@ -98,16 +116,7 @@ def parity_figure(true, pred, prop):
 
 
 def main(argv=None):
-    p, _ = reproduction_parser(__doc__, "schnet_qm9", "the thesis protocol: 110k, up to 10M steps")
-    p.add_argument("--properties", nargs="+", default=["U0"],
-                   help=f"any of {', '.join(PROPERTIES)} or 'all' (Table 4.2)")
-    p.add_argument("--n-train", type=int, nargs="+", help="training sizes (Fig. 4.6 learning curve)")
-    p.add_argument("--max-steps", type=int, help="override the budget's number of steps")
-    p.add_argument("--time-limit", type=float, help="minutes per model (overrides the budget's)")
-    p.add_argument("--tag", default="", help="suffix of the results directory")
-    p.add_argument("--jit", action=argparse.BooleanOptionalAction, default=True,
-                   help="XLA-compile the train step (faster on CPU for SchNet; see BENCHMARKS.md)")
-    args = p.parse_args(argv)
+    p, args = parse_args(argv)
     budget_key = budget_name(args)
     budget = BUDGETS[budget_key]
     props = list(PROPERTIES) if args.properties == ["all"] else args.properties

@@ -59,14 +59,14 @@ def test_dtnn_qm9_quick(tmp_path, cache):
 @pytest.mark.parametrize("script,argv,message", [
     ("schnet_qm9", ["--n-train", "0"], "--n-train must be between 1 and 120,331"),
     ("schnet_qm9", ["--n-train", "500", "200000"], "--n-train must be between 1 and 120,331"),
-    ("schnet_qm9", ["--max-steps", "-1"], "--max-steps must be at least 1, got -1"),
-    ("schnet_qm9", ["--max-steps", "0"], "--max-steps must be at least 1, got 0"),
-    ("schnet_qm9", ["--time-limit", "0"], "--time-limit must be a positive number of minutes"),
+    ("schnet_qm9", ["--max-steps", "-1"], "--max-steps: must be a positive integer, got -1"),
+    ("schnet_qm9", ["--max-steps", "0"], "--max-steps: must be a positive integer, got 0"),
+    ("schnet_qm9", ["--time-limit", "0"], "--time-limit: must be a finite number > 0, got 0"),
     ("schnet_qm9", ["--seed", "-1"], r"--seed.* 0 .*2\*\*32 - 1"),
     ("schnet_qm9", ["--seed", str(2**32)], r"--seed.* 0 .*2\*\*32 - 1"),
     ("dtnn_qm9", ["--n-train", "0"], "--n-train must be between 1"),
-    ("dtnn_qm9", ["--interactions", "0"], "--interactions must be at least 1"),
-    ("dtnn_qm9", ["--max-steps", "0"], "--max-steps must be at least 1"),
+    ("dtnn_qm9", ["--interactions", "0"], "--interactions: must be a positive integer, got 0"),
+    ("dtnn_qm9", ["--max-steps", "0"], "--max-steps: must be a positive integer, got 0"),
 ])
 def test_bad_values_rejected_before_loading_data(script, argv, message, cache, monkeypatch, capsys):
     module = __import__(script)

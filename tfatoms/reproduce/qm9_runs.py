@@ -8,7 +8,6 @@ returns test predictions in the thesis' units (Table A.1).
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -56,10 +55,6 @@ class Budget:
                 f"best epoch kept" + (f", time limit {limit / 60:.0f} min per model" if limit else ""))
 
 
-#: Seeds go to ``keras.utils.set_random_seed`` and NumPy generators: 0 .. 2**32 - 1.
-MAX_SEED = 2**32 - 1
-
-
 def max_n_train(budget: Budget, n_molecules: int = QM9PACK_MOLECULES) -> int:
     """Largest ``n_train`` :func:`thesis_split` accepts: what 10,000 validation and the test molecules leave."""
     n_test = budget.n_test if budget.n_test is not None else n_molecules - THESIS_N_TRAIN - THESIS_N_VAL
@@ -67,26 +62,16 @@ def max_n_train(budget: Budget, n_molecules: int = QM9PACK_MOLECULES) -> int:
 
 
 def check_arguments(parser, args, budget: Budget):
-    """Reject bad values of the QM9 scripts' options with ``parser.error`` before any data is loaded.
+    """Reject ``--n-train`` outside 1..:func:`max_n_train` with ``parser.error`` before any data is loaded.
 
-    ``--n-train`` in 1..:func:`max_n_train`, ``--max-steps`` >= 1, ``--time-limit`` > 0 minutes,
-    ``--seed`` in 0..2**32 - 1 (and ``--interactions`` >= 1 where the script has it).
+    The per-value checks (``--seed``, ``--max-steps``, ``--time-limit``, ``--interactions``) are the
+    argparse types of :mod:`tfatoms.reproduce.cli`; this one depends on the budget.
     """
     limit = max_n_train(budget)
     for n in args.n_train or []:
         if not 1 <= n <= limit:
             parser.error(f"--n-train must be between 1 and {limit:,} (QM9 has {QM9PACK_MOLECULES:,} molecules, "
                          f"10,000 are kept for validation and the rest for testing), got {n}")
-    if args.max_steps is not None and args.max_steps < 1:
-        parser.error(f"--max-steps must be at least 1, got {args.max_steps}")
-    time_limit = getattr(args, "time_limit", None)
-    if time_limit is not None and not (math.isfinite(time_limit) and time_limit > 0):
-        parser.error(f"--time-limit must be a positive number of minutes, got {time_limit}")
-    if not 0 <= args.seed <= MAX_SEED:
-        parser.error(f"--seed must be between 0 and 2**32 - 1 = {MAX_SEED}, got {args.seed}")
-    for t in getattr(args, "interactions", None) or []:
-        if t < 1:
-            parser.error(f"--interactions must be at least 1, got {t}")
 
 
 def thesis_split(n_molecules: int, n_train: int, budget: Budget, seed: int) -> dict[str, np.ndarray]:
