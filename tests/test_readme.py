@@ -108,3 +108,22 @@ def test_shell_command_is_valid(command, line):
             _parses(script, words[2:])
         else:
             assert tool in ("python3",), f"README.md line {line}: no check for {tool!r}; add one to this test"
+
+
+@pytest.mark.slow
+def test_readme_mpi_command_runs_and_gives_the_atom_count_it_claims(tmp_path):
+    """The README's ``mpirun -n 2 ... --area 0.01`` line, run as written (paths made absolute), gives the
+    atom count its comment states (about 4 min on 2 cores)."""
+    import json
+
+    line = next(cmd for cmd, _ in COMMANDS if "--area 0.01" in cmd)
+    claimed = float(re.search(r"([\d,]+) atoms", README[README.index(line):].splitlines()[0])[1].replace(",", ""))
+    bindir = Path(sys.executable).parent
+    words = [str(bindir / Path(w).name) if w.startswith(".venv/bin/") else str(ROOT / w) if w.startswith("mpi/")
+             else w for w in shlex.split(line)]
+    if not Path(words[0]).exists():
+        pytest.skip("mpirun (pip mpich) is not installed")
+    proc = subprocess.run(words, cwd=tmp_path, capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((tmp_path / "sheet_energy.json").read_text())
+    assert result["n_ranks"] == 2 and abs(result["n_atoms"] - claimed) <= 0.01 * claimed, (result["n_atoms"], claimed)
