@@ -19,6 +19,15 @@ distinct shapes, and 5-10 % padding.
 
 Neighbour pairs are precomputed once per molecule: all ordered pairs ``i != j``
 (``cutoff=None``, the thesis' QM9 setting) or those closer than ``cutoff``.
+
+With per-atom ``forces`` (energy+force training, thesis eq. 5.7) a batch's targets
+and weights are dicts keyed by :mod:`tfatoms.keys` (see :mod:`tfatoms.train.losses`):
+``targets = {ENERGY: (B + 1,), FORCES: (A, 3)}`` (zeros on padding atoms) and
+``weights = {ENERGY: (B + 1,), FORCES: (A,)}``, the second being the atom mask
+(1 for real atoms, 0 for padding). Without forces they stay plain arrays, as before.
+
+Molecules only: batches carry no cell, pbc or cell shifts, so periodic structures
+(and stress training) need another batch source.
 """
 from __future__ import annotations
 
@@ -52,6 +61,11 @@ class MoleculeBatches(BatchSource):
         dtype: float type of positions, offsets and targets (float32 or float64).
         max_z: if given, the largest atomic number the model embeds (``model.max_z``);
             larger ones raise here instead of inside TensorFlow.
+        forces: ``None``, or per-atom forces in eV/A ragged like ``positions``: an
+            ``(n_atoms_total, 3)`` array, or one ``(n_atoms_m, 3)`` array (or ``None``)
+            per molecule. Every molecule needs finite forces: a missing one (``None`` or
+            NaN rows) raises a ``ValueError`` naming the molecule.
+        names: optional name of each molecule (e.g. ``"train.xyz frame 17"``) used in errors.
 
     Each molecule is centred on its centroid in float64 before its positions are cast
     to ``dtype`` (energies and forces are translation invariant, so this is exact and a
@@ -61,12 +75,13 @@ class MoleculeBatches(BatchSource):
     Raises ``ValueError`` naming the molecule for inconsistent arrays, empty molecules,
     non-numeric or non-finite positions, atomic numbers that are not integers in
     1..118 (0 is the padding element), coordinates too large to represent, non-finite
-    targets or two atoms of a molecule closer than 1e-6 A (in ``dtype``).
+    targets, forces missing (``None``) or not finite for a molecule, or two atoms of a
+    molecule closer than 1e-6 A (in ``dtype``).
     """
 
     def __init__(self, numbers, positions, offsets, targets=None, batch_size: int = 32,
                  cutoff: float | None = None, atom_bucket: int = 64, pair_bucket: int = 1024,
-                 dtype=np.float32, max_z: int | None = None):
+                 dtype=np.float32, max_z: int | None = None, forces=None, names=None):
         self.dtype = float_dtype(dtype)
         numbers = np.asarray(numbers)
         positions = positions_array(numeric_array(positions, "positions"), "positions", allow_empty=True)
@@ -80,6 +95,11 @@ class MoleculeBatches(BatchSource):
         if np.any(n_atoms < 1):
             raise ValueError(f"molecule {int(np.argmax(n_atoms < 1))} has no atoms")
         self.n_atoms = n_atoms
+        self.names = None
+        if names is not None:
+            self.names = [str(name) for name in names]
+            if len(self.names) != len(n_atoms):
+                raise ValueError(f"names has {len(self.names)} entries for {len(n_atoms)} molecules")
         self.numbers = self._checked_numbers(numbers, max_z)
         self.positions = self._centred(positions)
         self.targets = None
@@ -88,6 +108,7 @@ class MoleculeBatches(BatchSource):
             if targets.shape != (len(n_atoms),):
                 raise ValueError(f"targets must have shape ({len(n_atoms)},), got {targets.shape}")
             self.targets = finite_array(targets, "targets")
+        self.forces = None if forces is None else self._checked_forces(forces)
         self.batch_size = positive_int(batch_size, "batch_size")
         self.cutoff = None if cutoff is None else float(cutoff)
         if self.cutoff is not None and not (np.isfinite(self.cutoff) and self.cutoff > 0):
@@ -95,6 +116,51 @@ class MoleculeBatches(BatchSource):
         self.atom_bucket = positive_int(atom_bucket, "atom_bucket")
         self.pair_bucket = positive_int(pair_bucket, "pair_bucket")
         self._pair_i, self._pair_j, self._pair_offsets = self._all_pairs()
+
+    def record(self, m: int) -> str:
+        """How errors name molecule ``m``: ``molecule 3`` or ``molecule 3 ('train.xyz frame 17')``."""
+        return f"molecule {m}" + (f" ({self.names[m]!r})" if self.names is not None else "")
+
+    def _checked_forces(self, forces) -> np.ndarray:
+        """Forces as one ``(n_atoms_total, 3)`` float64 array; an error naming the first molecule without them."""
+        n_total = int(self.offsets[-1])
+        hint = ("every structure of a force-trained set needs forces: remove it from the set or label it "
+                "with the reference method")
+        if isinstance(forces, (list, tuple)):
+            if len(forces) != len(self.n_atoms):
+                raise ValueError(f"forces has {len(forces)} entries for {len(self.n_atoms)} molecules")
+            rows = []
+            for m, f in enumerate(forces):
+                if f is None:
+                    raise ValueError(f"{self.record(m)} has no forces; {hint}")
+                f = numeric_array(f, f"forces of {self.record(m)}")
+                if f.shape != (self.n_atoms[m], 3):
+                    raise ValueError(f"forces of {self.record(m)} must have shape ({self.n_atoms[m]}, 3), "
+                                     f"got {f.shape}")
+                rows.append(f)
+            forces = np.concatenate(rows) if rows else np.zeros((0, 3))
+        else:
+            forces = numeric_array(forces, "forces")
+            if forces.shape != (n_total, 3):
+                raise ValueError(f"forces must have shape ({n_total}, 3) like positions (or be one (n_atoms, 3) "
+                                 f"array per molecule), got {forces.shape}")
+        self.check_forces(forces, hint)
+        return forces
+
+    def check_forces(self, forces=None, hint: str = "remove or fix those records before training"):
+        """Raise ``ValueError`` naming the first molecule whose forces are NaN or infinite (missing)."""
+        forces = self.forces if forces is None else forces
+        bad = ~np.all(np.isfinite(forces), axis=1)
+        if bad.any():
+            k = int(np.argmax(bad))
+            m = self._molecule_of_atom(k)
+            n_bad = len(np.unique(np.searchsorted(self.offsets, np.flatnonzero(bad), side="right") - 1))
+            raise ValueError(f"{self.record(m)} has no forces (atom {k - self.offsets[m]}: "
+                             f"{forces[k].tolist()}; {n_bad} of {len(self)} molecules without forces); {hint}")
+
+    def atom_indices(self, molecules) -> np.ndarray:
+        """Indices into the flat per-atom arrays of the atoms of ``molecules``, in batch order."""
+        return np.concatenate([np.arange(self.offsets[m], self.offsets[m + 1]) for m in molecules])
 
     def _molecule_of_atom(self, k: int) -> int:
         return int(np.searchsorted(self.offsets, k, side="right") - 1)
@@ -165,7 +231,9 @@ class MoleculeBatches(BatchSource):
         """Padded batch of the given molecule indices (at most ``batch_size``).
 
         Returns ``(batch, targets, weights)``: the atomistic batch dict,
-        targets ``(B + 1,)`` (zeros without targets) and weights ``(B + 1,)``.
+        targets ``(B + 1,)`` (zeros without targets) and weights ``(B + 1,)``; with
+        forces, ``targets = {ENERGY: (B + 1,), FORCES: (A, 3)}`` and
+        ``weights = {ENERGY: (B + 1,), FORCES: (A,)}`` (the atom mask).
         """
         molecules = np.asarray(molecules, dtype=np.int64)
         b = self.batch_size
@@ -177,7 +245,7 @@ class MoleculeBatches(BatchSource):
         n_cap = _round_up(n_real + 1, self.atom_bucket)
         p_cap = max(_round_up(p_real, self.pair_bucket), self.pair_bucket)
 
-        atom_idx = np.concatenate([np.arange(self.offsets[m], self.offsets[m + 1]) for m in molecules])
+        atom_idx = self.atom_indices(molecules)
         first = np.concatenate([[0], np.cumsum(counts)[:-1]])
         numbers = np.zeros(n_cap, np.int32)
         numbers[:n_real] = self.numbers[atom_idx]
@@ -205,5 +273,11 @@ class MoleculeBatches(BatchSource):
             targets[:len(molecules)] = self.targets[molecules]
         weights = np.zeros(b + 1, self.dtype)
         weights[:len(molecules)] = 1.0
-        return batch, targets, weights
+        if self.forces is None:
+            return batch, targets, weights
+        forces = np.zeros((n_cap, 3), self.dtype)
+        forces[:n_real] = self.forces[atom_idx]
+        atom_mask = np.zeros(n_cap, self.dtype)
+        atom_mask[:n_real] = 1.0
+        return batch, {keys.ENERGY: targets, keys.FORCES: forces}, {keys.ENERGY: weights, keys.FORCES: atom_mask}
 

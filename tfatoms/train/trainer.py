@@ -24,6 +24,17 @@ early stopping on the validation error, the best model kept. Here:
   (budgets that must fit a session); calling ``fit`` again continues;
 * ``history.jsonl``: one line per epoch.
 
+Energy+force training (thesis ch. 5): ``BatchTrainer(model, loss=EnergyForceLoss(rho=0.01))``
+wraps an energy model in :class:`~tfatoms.models.Potential` (or takes a ``Potential``),
+so forces are ``-dE/dR`` by autodiff with the second-order tape kept in the train step
+only; the batch source must carry forces (``MoleculeBatches(..., forces=...)``, keyed
+targets, see :mod:`tfatoms.train.losses`). Validation then reports per-key metrics
+(:func:`~tfatoms.train.metrics.energy_force_metrics`: energy MAE/RMSE per structure and
+per atom, force component MAE/RMSE) and early stopping, the best checkpoint and
+``best_val_mae`` follow ``monitor`` (default: the loss' ``combined_mae``,
+``rho * energy_mae + forces_mae``; or e.g. ``"forces_mae"``, ``"energy_mae"``, ``"loss"``).
+Without ``loss`` everything is as it always was (weighted MSE of one scalar, validation MAE).
+
 Checks before any step: targets must be finite (the first bad example is named),
 and the atomic numbers of the data must fit the model's ``max_z``. While ``fit``
 runs it holds the lock of the checkpoint directory (:func:`tfatoms._io.exclusive`),
@@ -44,10 +55,18 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfatoms import keys
 from tfatoms._io import atomic_path, exclusive, write_json
 from tfatoms._validation import atomic_numbers_within, positive_int
 from tfatoms.train.fit import load_checkpoint_weights, remove_legacy_temporaries
-from tfatoms.train.metrics import error_metrics
+from tfatoms.train.losses import EnergyLoss
+from tfatoms.train.metrics import energy_force_metrics, error_metrics
+
+#: What ``monitor`` may name: the metrics of the validation set of each kind of training.
+SCALAR_MONITORS = ("mae", "rmse", "median_ae", "max_ae", "mse")
+KEYED_MONITORS = ("combined_mae", "loss", "energy_mae", "energy_rmse", "energy_mae_per_atom",
+                  "energy_rmse_per_atom", "forces_mae", "forces_rmse", "forces_vector_mae", "stress_mae",
+                  "stress_rmse")
 
 
 @dataclass
@@ -59,6 +78,7 @@ class TrainingResult:
     seconds: float
     stopped: str          # "max_steps", "early_stopping", "time_limit" or "done" (already finished)
     history: list[dict]
+    monitor: str = "mae"  # the validation metric best_val_mae holds (early stopping, best checkpoint)
 
 
 def thesis_learning_rate(initial: float = 1e-3, decay_rate: float = 0.96, decay_steps: int = 100_000):
@@ -92,38 +112,97 @@ def batch_tensors(batch):
 
 
 def step_tensors(batch, targets, weights):
-    """``(inputs, targets, weights)`` of one batch as tensors for the train step."""
-    return batch_tensors(batch), tf.convert_to_tensor(targets), tf.convert_to_tensor(weights)
+    """``(inputs, targets, weights)`` of one batch as tensors for the train step (arrays or keyed dicts)."""
+    return batch_tensors(batch), batch_tensors(targets), batch_tensors(weights)
+
+
+def check_forces(data, which: str):
+    """Raise ``ValueError`` if ``data`` has no forces, or naming the first structure whose forces are not finite."""
+    forces = getattr(data, "forces", None)
+    if forces is None:
+        raise ValueError(f"{which} set has no forces, but the loss trains on forces: pass forces= to "
+                         f"MoleculeBatches (one (n_atoms, 3) array per molecule, eV/A)")
+    if hasattr(data, "check_forces"):
+        data.check_forces(hint=f"every structure of a force-trained {which} set needs forces; remove or fix "
+                               f"those records before training")
+    elif not np.all(np.isfinite(forces)):
+        raise ValueError(f"{which} forces must be finite")
+
+
+def _monitor_label(monitor: str) -> str:
+    return "MAE" if monitor == "mae" else monitor
 
 
 class BatchTrainer:
     """Fit ``model(inputs)`` (one prediction per batch slot) to a batch source with the weighted MSE loss.
 
     Args:
-        model: a built or unbuilt atomistic model (``call(batch, training)``).
+        model: a built or unbuilt atomistic model (``call(batch, training)``), or a
+            :class:`~tfatoms.models.Potential` for force training.
         learning_rate: float or Keras schedule of Adam (default: :func:`thesis_learning_rate`).
         optimizer: a Keras optimizer to use instead of Adam (``learning_rate`` is then ignored).
         jit_compile: compile the train and predict steps with XLA.
+        loss: ``None`` (default) or :class:`~tfatoms.train.losses.EnergyLoss`: the weighted MSE
+            of one scalar per structure, as always; :class:`~tfatoms.train.losses.EnergyForceLoss`:
+            thesis eq. 5.7 on energies and forces (an energy model is then wrapped in ``Potential``;
+            its weights are what the checkpoints hold).
+        monitor: validation metric for early stopping and the best checkpoint (smaller is better):
+            ``"mae"`` (default) for one scalar; with forces one of :data:`KEYED_MONITORS`,
+            default ``"combined_mae"`` (``rho * energy_mae + forces_mae``).
     """
 
-    def __init__(self, model, learning_rate=None, optimizer=None, jit_compile: bool = False):
+    def __init__(self, model, learning_rate=None, optimizer=None, jit_compile: bool = False, loss=None,
+                 monitor: str | None = None):
         self.model = model
         if optimizer is None:
             optimizer = keras.optimizers.Adam(thesis_learning_rate() if learning_rate is None else learning_rate)
         self.optimizer = optimizer
         self.jit_compile = bool(jit_compile)
-        self._train_step = tf.function(self._train_step_impl, jit_compile=self.jit_compile, reduce_retracing=True)
+        self.loss = EnergyLoss() if loss is None else loss
+        self.keyed = bool(getattr(self.loss, "needs_forces", False) or getattr(self.loss, "needs_stress", False))
+        self.monitor = self.loss.default_monitor if monitor is None else str(monitor)
+        allowed = KEYED_MONITORS if self.keyed else SCALAR_MONITORS
+        if self.monitor not in allowed:
+            raise ValueError(f"monitor must be one of {list(allowed)} for {self.loss!r}, got {monitor!r}")
+        if self.keyed:
+            self.potential = self._potential(model)
+            self._train_step = tf.function(self._train_step_keyed, jit_compile=self.jit_compile,
+                                           reduce_retracing=True)
+        else:
+            self._train_step = tf.function(self._train_step_impl, jit_compile=self.jit_compile,
+                                           reduce_retracing=True)
         self._predict_step = tf.function(self._predict_impl, jit_compile=self.jit_compile, reduce_retracing=True)
+
+    def _potential(self, model):
+        """The model as a ``Potential`` returning what the loss needs."""
+        from tfatoms.models.potential import Potential
+
+        stress = bool(getattr(self.loss, "needs_stress", False))
+        if isinstance(model, Potential):
+            if not model.compute_forces or (stress and not model.compute_stress):
+                raise ValueError(f"{self.loss!r} needs forces{' and stress' if stress else ''}, but the Potential "
+                                 f"computes forces={model.compute_forces}, stress={model.compute_stress}")
+            return model
+        return Potential(model, compute_forces=True, compute_stress=stress)
 
     def _train_step_impl(self, batch, targets, weights):
         with tf.GradientTape() as tape:
-            pred = tf.reshape(self.model(batch, training=True), tf.shape(targets))
-            loss = tf.reduce_sum(weights * tf.square(pred - targets)) / tf.reduce_sum(weights)
+            loss = self.loss(targets, self.model(batch, training=True), weights, batch)
+        grads = tape.gradient(loss, self.model.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+        return loss
+
+    def _train_step_keyed(self, batch, targets, weights):
+        with tf.GradientTape() as tape:
+            pred = self.potential(batch, training=True)   # training=True: forces keep their second-order tape
+            loss = self.loss(targets, pred, weights, batch)
         grads = tape.gradient(loss, self.model.trainable_variables)
         self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
         return loss
 
     def _predict_impl(self, batch):
+        if self.keyed:
+            return self.potential(batch, training=False)
         return self.model(batch, training=False)
 
     def _check_numbers(self, data):
@@ -132,25 +211,68 @@ class BatchTrainer:
         Done here because an XLA-compiled step drops the model's own assertion.
         """
         max_z = getattr(self.model, "max_z", None)
+        if max_z is None:
+            max_z = getattr(getattr(self.model, "energy_model", None), "max_z", None)
         numbers = getattr(data, "numbers", None)
         if max_z is not None and numbers is not None:
             atomic_numbers_within(numbers, max_z, type(self.model).__name__)
 
-    def predict(self, data) -> np.ndarray:
-        """Predictions for every example of the batch source ``data``, in its order, float64."""
+    def predict(self, data):
+        """Predictions for every example of the batch source ``data``, in its order, float64.
+
+        One scalar per example, ``(n,)``; with a force loss a dict ``{ENERGY: (n,), FORCES:
+        (n_atoms_total, 3)}`` with the forces of the real atoms laid out like ``data.positions``.
+        """
         self._check_numbers(data)
+        if self.keyed:
+            return self._predict_keyed(data)
         out = np.empty(len(data), np.float64)
         for sel, batch, _, _ in data.batches():
             pred = self._predict_step(batch_tensors(batch))
             out[sel] = pred.numpy().reshape(-1)[:len(sel)]
         return out
 
+    def _predict_keyed(self, data) -> dict:
+        energy = np.empty(len(data), np.float64)
+        forces = np.empty((int(np.sum(data.n_atoms)), 3), np.float64)
+        stress = np.empty((len(data), 3, 3), np.float64) if self.potential.compute_stress else None
+        for sel, batch, _, _ in data.batches():
+            pred = self._predict_step(batch_tensors(batch))
+            energy[sel] = pred[keys.ENERGY].numpy().reshape(-1)[:len(sel)]
+            atoms = data.atom_indices(sel)
+            forces[atoms] = pred[keys.FORCES].numpy()[:len(atoms)]
+            if stress is not None:
+                stress[sel] = pred[keys.STRESS].numpy()[:len(sel)]
+        out = {keys.ENERGY: energy, keys.FORCES: forces}
+        if stress is not None:
+            out[keys.STRESS] = stress
+        return out
+
     def errors(self, data) -> dict[str, float]:
-        """:func:`error_metrics` of the predictions for ``data`` against its targets."""
-        return error_metrics(self.predict(data), data.targets)
+        """:func:`error_metrics` of the predictions for ``data`` against its targets.
+
+        With a force loss: :func:`energy_force_metrics`, plus ``loss`` (eq. 5.7 over the whole
+        set, float64) and ``combined_mae`` (the loss' early-stopping number).
+        """
+        if not self.keyed:
+            return error_metrics(self.predict(data), data.targets)
+        pred = self.predict(data)
+        stress_ref = getattr(data, "stress", None)
+        m = energy_force_metrics(pred[keys.ENERGY], data.targets, data.n_atoms, pred[keys.FORCES], data.forces,
+                                 pred.get(keys.STRESS) if stress_ref is not None else None, stress_ref)
+        de2 = (pred[keys.ENERGY] - np.asarray(data.targets, np.float64)) ** 2
+        df2 = np.sum((pred[keys.FORCES] - np.asarray(data.forces, np.float64)) ** 2, axis=1)
+        per_structure = np.add.reduceat(df2, np.asarray(data.offsets[:-1])) / np.asarray(data.n_atoms)
+        loss = self.loss.rho * de2.mean() + self.loss.forces_weight * per_structure.mean()
+        if self.loss.needs_stress and stress_ref is not None:
+            loss += self.loss.stress_weight * np.mean((pred[keys.STRESS] - stress_ref) ** 2)
+        m["loss"] = float(loss)
+        m["combined_mae"] = self.loss.combined_mae(m)
+        return m
 
     def mae(self, data) -> float:
-        return self.errors(data)["mae"]
+        """The monitored validation number of ``data`` (the MAE without a force loss)."""
+        return self.errors(data)[self.monitor]
 
     def _ensure_built(self, data):
         if not self.model.built or not self.optimizer.built:
@@ -219,6 +341,13 @@ class BatchTrainer:
         max_steps = positive_int(max_steps, "max_steps")
         check_targets(train, "training")
         check_targets(val, "validation")
+        if self.keyed:
+            check_forces(train, "training")
+            check_forces(val, "validation")
+            if getattr(self.loss, "needs_stress", False) and (getattr(train, "stress", None) is None
+                                                             or getattr(val, "stress", None) is None):
+                raise ValueError(f"{self.loss!r} trains on stress, but the batch sources carry none "
+                                 f"(MoleculeBatches holds molecules only: no cell, no stress)")
         self._check_numbers(train)
         self._check_numbers(val)
         ckpt = Path(checkpoint_dir)
@@ -231,8 +360,21 @@ class BatchTrainer:
 
         remove_legacy_temporaries(ckpt)
         self._ensure_built(train)
-        state = self._restore_last(ckpt) or {"epoch": 0, "step": 0, "best_val_mae": float("inf"), "best_epoch": -1,
-                                              "seconds": 0.0, "finished": None}
+        restored = self._restore_last(ckpt)
+        state = restored or {"epoch": 0, "step": 0, "best_val_mae": float("inf"), "best_epoch": -1,
+                             "seconds": 0.0, "finished": None}
+        if restored is not None and restored.get("monitor", "mae") != self.monitor:
+            raise ValueError(f"checkpoint {ckpt / 'state.json'} was trained with monitor "
+                             f"{state.get('monitor', 'mae')!r}, not {self.monitor!r}; use the same loss and monitor, "
+                             f"another checkpoint directory, or delete {ckpt}")
+        if self.monitor != "mae" or self.keyed:
+            loss_config = {"class": type(self.loss).__name__, **self.loss.get_config()}
+            if restored is not None and restored.get("loss", loss_config) != loss_config:
+                raise ValueError(f"checkpoint {ckpt / 'state.json'} was trained with the loss {restored['loss']}, "
+                                 f"not {loss_config}; use the same loss, another checkpoint directory, or "
+                                 f"delete {ckpt}")
+            state["monitor"] = self.monitor
+            state["loss"] = loss_config
         # a run stopped by its step budget or by early stopping is done; one stopped by the
         # time limit (or killed) continues, so a rerun with more time picks up where it ended
         if state["step"] >= max_steps or state["finished"] == "early_stopping":
@@ -260,25 +402,40 @@ class BatchTrainer:
                 if state["step"] >= max_steps:
                     break
             val_err = self.errors(val)
-            val_mae = val_err["mae"]
+            val_mae = val_err[self.monitor]
+            label = _monitor_label(self.monitor)
             if not np.isfinite(val_mae):
                 kept = (f"the best model so far (epoch {state['best_epoch']}) is in {ckpt / 'best.weights.h5'}"
-                        if state["best_epoch"] > 0 else "no epoch had a finite validation MAE")
-                raise FloatingPointError(f"training diverged: validation MAE is {val_mae} after epoch {epoch + 1} "
-                                         f"(step {state['step']}, train MSE {np.mean(losses):.4g}); {kept}. "
+                        if state["best_epoch"] > 0 else f"no epoch had a finite validation {label}")
+                train_name = "loss" if self.keyed else "MSE"
+                raise FloatingPointError(f"training diverged: validation {label} is {val_mae} after epoch "
+                                         f"{epoch + 1} (step {state['step']}, train {train_name} "
+                                         f"{np.mean(losses):.4g}); {kept}. "
                                          f"Lower the learning rate, and delete {ckpt} to start afresh")
             state["epoch"] = epoch + 1
             state["seconds"] = time.perf_counter() - t_start
-            record = {"epoch": epoch + 1, "step": state["step"], "train_mse": float(np.mean(losses)),
-                      "val_mae": val_mae, "val_mse": val_err["mse"],
-                      "lr": float(keras.ops.convert_to_numpy(self.optimizer.learning_rate)),
-                      "seconds": state["seconds"]}
+            lr = float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))
+            if self.keyed:
+                record = {"epoch": epoch + 1, "step": state["step"], "train_loss": float(np.mean(losses)),
+                          "monitor": self.monitor, **{f"val_{k}": v for k, v in val_err.items()},
+                          "lr": lr, "seconds": state["seconds"]}
+            else:
+                record = {"epoch": epoch + 1, "step": state["step"], "train_mse": float(np.mean(losses)),
+                          "val_mae": val_err["mae"], "val_mse": val_err["mse"], "lr": lr,
+                          "seconds": state["seconds"]}
+                if self.monitor != "mae":
+                    record.update(monitor=self.monitor, **{f"val_{self.monitor}": val_mae})
             if val_mae < state["best_val_mae"]:
                 state["best_val_mae"], state["best_epoch"] = val_mae, epoch + 1
                 _atomic_save_weights(self.model, ckpt / "best.weights.h5")
-            if progress:
+            if progress and self.keyed:
+                print(f"epoch {epoch + 1}: step {state['step']}, train loss {record['train_loss']:.4g}, "
+                      f"val energy MAE {val_err['energy_mae']:.4g} eV, forces MAE {val_err['forces_mae']:.4g} eV/A, "
+                      f"{label} {val_mae:.4g} (best {state['best_val_mae']:.4g} @ {state['best_epoch']}), "
+                      f"{state['seconds']:.0f} s", flush=True)
+            elif progress:
                 print(f"epoch {epoch + 1}: step {state['step']}, train MSE {record['train_mse']:.4g}, "
-                      f"val MAE {val_mae:.4g} (best {state['best_val_mae']:.4g} @ {state['best_epoch']}), "
+                      f"val {label} {val_mae:.4g} (best {state['best_val_mae']:.4g} @ {state['best_epoch']}), "
                       f"{state['seconds']:.0f} s", flush=True)
             with open(history_path, "a") as fh:
                 fh.write(json.dumps(record) + "\n")
@@ -293,8 +450,7 @@ class BatchTrainer:
         self._load_best(ckpt, state)
         return self._result(ckpt, state, stopped)
 
-    @staticmethod
-    def _result(ckpt: Path, state: dict, stopped: str) -> TrainingResult:
+    def _result(self, ckpt: Path, state: dict, stopped: str) -> TrainingResult:
         history = []
         if (ckpt / "history.jsonl").exists():
             by_epoch = {}
@@ -310,4 +466,4 @@ class BatchTrainer:
             history = [by_epoch[e] for e in sorted(by_epoch)]
         return TrainingResult(best_val_mae=state["best_val_mae"], best_epoch=state["best_epoch"],
                               epochs=state["epoch"], steps=state["step"], seconds=state["seconds"],
-                              stopped=stopped, history=history)
+                              stopped=stopped, history=history, monitor=self.monitor)
