@@ -1,0 +1,285 @@
+"""An ASE calculator around any tfatoms energy model.
+
+:class:`TfatomsCalculator` gives ``energy``, ``free_energy`` (equal to it), ``forces`` and, for
+cells periodic along all three axes, ``stress``, all by automatic differentiation of the model's
+energy through :class:`tfatoms.models.Potential` (``F_i = -dE/dr_i``, thesis eq. 5.1; stress
+``(1/V) dE/d eps`` in eV/A^3 with ASE's sign, returned as ASE's Voigt 6-vector
+``xx, yy, zz, yz, xz, xy``). Units: eV, eV/A. It works wherever an ASE calculator does:
+``ase.optimize``, ``ase.md``, ``ase.vibrations``.
+
+Cutoff. The calculator reads the cutoff from the model itself (``model.cutoff``, Angstrom;
+``None`` or no such attribute: the model uses every pair of a molecule), so the pairs it feeds
+and the pairs the model was trained on cannot disagree. A ``cutoff=`` given to the calculator
+must equal the model's; for a model without a cutoff it truncates the pairs at that distance
+(needed for periodic cells; the energy then jumps where a pair crosses it, unless the model goes
+to zero there by itself).
+
+Skin neighbour list. Candidate pairs are searched at ``cutoff + skin`` (vesin, periodic images
+as separate pairs with Cartesian offsets) and reused while no atom has moved more than
+``skin / 2`` since that search and the atomic numbers, cell and pbc are unchanged (then every
+pair closer than ``cutoff`` now is among the candidates). At each call the candidates are
+filtered to ``d_ij < cutoff``, exactly the pairs a fresh search would give, so reuse never
+changes a result, for any model (also ones without a smooth cutoff function, or averaging over
+neighbours). ``n_neighbor_builds`` counts the searches.
+
+One compiled function. The Potential runs in one ``tf.function`` with an input signature of
+``None`` sizes, so MD steps with changing pair counts do not retrace.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
+from ase.data import chemical_symbols
+from ase.stress import full_3x3_to_voigt_6_stress
+
+import tfatoms._tensorflow  # noqa: F401  (TensorFlow without its start-up log lines)
+import keras
+import tensorflow as tf
+
+import tfatoms.layers  # noqa: F401  (registers the layers for .keras loading)
+from tfatoms import keys
+from tfatoms._validation import atomic_numbers_array, float_dtype, numeric_array, positions_array
+from tfatoms.models import Potential  # also registers the models
+from tfatoms.models.base import example_batch
+from tfatoms.representations.batch import MIN_DISTANCE, prepare_positions
+from tfatoms.representations.neighbors import neighbor_pairs
+
+__all__ = ["TfatomsCalculator", "model_cutoff"]
+
+
+def model_cutoff(model):
+    """The cutoff (Angstrom, float) of an energy model, or ``None`` if it takes every pair.
+
+    Reads ``model.cutoff`` (``SchNet(cutoff=...)``); a :class:`~tfatoms.models.Potential` is
+    unwrapped to its energy model; a model without the attribute (``DTNN``) uses all pairs.
+    """
+    model = getattr(model, "energy_model", model) if isinstance(model, Potential) else model
+    cutoff = getattr(model, "cutoff", None)
+    if cutoff is None:
+        return None
+    cutoff = float(cutoff)
+    if not np.isfinite(cutoff) or cutoff <= 0:
+        raise ValueError(f"{type(model).__name__} has an invalid cutoff {cutoff!r}")
+    return cutoff
+
+
+class _Pairs:
+    """Candidate pairs of one neighbour search and the state they were built for."""
+
+    def __init__(self, numbers, cell, pbc, positions, shift, idx_i, idx_j, offsets):
+        self.numbers, self.cell, self.pbc = numbers, cell, pbc
+        self.positions = positions      # (n, 3) float64, raw ASE positions at the search
+        self.shift = shift              # (n, 3) float64, raw - wrapped positions (periodic structures)
+        self.idx_i, self.idx_j, self.offsets = idx_i, idx_j, offsets
+
+    def matches(self, numbers, cell, pbc):
+        return (len(numbers) == len(self.numbers) and np.array_equal(numbers, self.numbers)
+                and np.array_equal(cell, self.cell) and np.array_equal(pbc, self.pbc))
+
+
+class TfatomsCalculator(Calculator):
+    """ASE calculator for a tfatoms energy model (molecules and periodic cells).
+
+    Args:
+        model: an energy model taking an atomistic batch dict (``SchNet``, ``DTNN``, any
+            :class:`~tfatoms.models.AtomisticModel`; a ``Potential`` is unwrapped), returning
+            the energy in eV, or the path of a ``.keras`` file holding one.
+        skin: extra radius of the neighbour search, Angstrom (0.5); pairs are searched again
+            once an atom has moved more than ``skin / 2``.
+        dtype: float type of positions, cell and offsets fed to the model, float32 or float64;
+            ``None`` (default): the model's compute dtype. Use float64 with a float64 model for
+            results exact to round-off (finite-difference checks).
+        cutoff: optional, Angstrom. Must equal the model's own cutoff if it has one; for a model
+            without one (all pairs) it truncates the pairs (periodic structures need it).
+        **kwargs: passed to :class:`ase.calculators.calculator.Calculator` (``label``, ``directory``).
+
+    Raises ``ValueError`` for an element beyond the model's ``max_z`` (or outside the model's
+    ``elements``, if it records them), naming the element and the model; for a periodic
+    structure with a model that has no cutoff and no ``cutoff`` given; and for two atoms on top
+    of each other. ``stress`` of a structure that is not periodic along all three axes raises
+    ``PropertyNotImplementedError``.
+    """
+
+    implemented_properties = ["energy", "free_energy", "forces", "stress"]
+
+    def __init__(self, model, skin: float = 0.5, dtype=None, cutoff: float | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(model, (str, os.PathLike)):
+            path = os.fspath(model)
+            if not os.path.isfile(path):
+                raise ValueError(f"TfatomsCalculator: no model file {path!r}")
+            try:
+                model = keras.saving.load_model(path)
+            except Exception as err:  # noqa: BLE001  (name the file whatever Keras raised)
+                raise ValueError(f"TfatomsCalculator: cannot load a Keras model from {path!r}: {err}") from err
+            self.model_name = f"{type(model).__name__} model from {path!r}"
+        else:
+            self.model_name = f"{type(model).__name__} model {getattr(model, 'name', '')!r}".rstrip()
+        if isinstance(model, Potential):
+            model = model.energy_model
+        if not callable(model):
+            raise ValueError(f"TfatomsCalculator: model must be a Keras energy model or a .keras path, "
+                             f"got {type(model).__name__}")
+        self.model = model
+
+        skin = float(skin)
+        if not np.isfinite(skin) or skin < 0:
+            raise ValueError(f"skin must be a finite distance >= 0 in Angstrom, got {skin}")
+        self.skin = skin
+        own = model_cutoff(model)
+        if cutoff is not None:
+            cutoff = float(cutoff)
+            if not np.isfinite(cutoff) or cutoff <= 0:
+                raise ValueError(f"cutoff must be a positive finite distance in Angstrom or None, got {cutoff}")
+            if own is not None and abs(cutoff - own) > 1e-9 * own:
+                raise ValueError(f"cutoff={cutoff} A contradicts the cutoff of the {self.model_name}, {own} A: "
+                                 f"leave cutoff unset (the calculator reads the model's own)")
+        self.cutoff = own if cutoff is None else cutoff
+        if dtype is None:
+            compute = getattr(model, "compute_dtype", "float32")
+            dtype = compute if compute in ("float32", "float64") else "float32"
+        self.dtype = float_dtype(dtype)
+        self.max_z = getattr(model, "max_z", None)
+        elements = getattr(model, "elements", None)
+        self.elements = None if elements is None else frozenset(
+            chemical_symbols.index(e) if isinstance(e, str) else int(e) for e in elements)
+        self.parameters.update(skin=self.skin, cutoff=self.cutoff, dtype=self.dtype.name)
+
+        self.n_neighbor_builds = 0
+        self._pairs = None
+        self._functions = {}
+
+    # ------------------------------------------------------------------ model
+    def _function(self, stress: bool):
+        """The compiled ``Potential`` call (one per stress setting), traced once for all sizes."""
+        fn = self._functions.get(stress)
+        if fn is None:
+            if not getattr(self.model, "built", True):
+                self.model(example_batch(getattr(self.model, "compute_dtype", self.dtype.name)))
+            potential = Potential(self.model, compute_forces=True, compute_stress=stress)
+            float_t = tf.as_dtype(self.dtype)
+            signature = {
+                keys.ATOMIC_NUMBERS: tf.TensorSpec([None], tf.int32),
+                keys.POSITIONS: tf.TensorSpec([None, 3], float_t),
+                keys.CELL: tf.TensorSpec([None, 3, 3], float_t),
+                keys.PBC: tf.TensorSpec([None, 3], tf.bool),
+                keys.STRUCTURE_INDEX: tf.TensorSpec([None], tf.int32),
+                keys.N_ATOMS: tf.TensorSpec([None], tf.int32),
+                keys.IDX_I: tf.TensorSpec([None], tf.int32),
+                keys.IDX_J: tf.TensorSpec([None], tf.int32),
+                keys.OFFSETS: tf.TensorSpec([None, 3], float_t),
+            }
+
+            def call(batch):
+                out = potential(batch, training=False)
+                return {k: out[k] for k in (keys.ENERGY, keys.FORCES) + ((keys.STRESS,) if stress else ())}
+
+            fn = tf.function(call, input_signature=[signature], reduce_retracing=True)
+            self._functions[stress] = fn
+        return fn
+
+    def _check_elements(self, numbers):
+        if self.max_z is not None and numbers.size and numbers.max() > self.max_z:
+            k = int(np.argmax(numbers > self.max_z))
+            z = int(numbers[k])
+            raise ValueError(f"atom {k}: element {_symbol(z)} (Z = {z}) is beyond max_z = {self.max_z} of the "
+                             f"{self.model_name}; the model cannot describe it")
+        if self.elements is not None:
+            unknown = sorted(set(numbers.tolist()) - self.elements)
+            if unknown:
+                k = int(np.argmax(np.isin(numbers, unknown)))
+                raise ValueError(f"atom {k}: element {_symbol(unknown[0])} (Z = {unknown[0]}) is not among the "
+                                 f"elements of the {self.model_name}: "
+                                 f"{', '.join(_symbol(z) for z in sorted(self.elements))}")
+
+    # ------------------------------------------------------------- neighbours
+    def _search(self, numbers, positions, cell, pbc):
+        """New candidate pairs at ``cutoff + skin`` (or all pairs of a molecule for no cutoff)."""
+        if self.cutoff is None:
+            if pbc.any():
+                raise ValueError(f"the {self.model_name} has no cutoff (it takes every pair, molecules only), "
+                                 f"but the structure is periodic (pbc={pbc.tolist()}): give a model with a "
+                                 f"cutoff, or TfatomsCalculator(..., cutoff=...) to truncate its pairs")
+            i, j = np.nonzero(~np.eye(len(positions), dtype=bool))
+            offsets = np.zeros((len(i), 3))
+            shift = np.zeros_like(positions)
+        else:
+            wrapped = prepare_positions(positions, cell, pbc, name="atoms")
+            shift = positions - wrapped
+            i, j, offsets = neighbor_pairs(wrapped, cell, pbc, self.cutoff + self.skin)
+        self.n_neighbor_builds += 1
+        return _Pairs(numbers.copy(), cell.copy(), pbc.copy(), positions.copy(), shift,
+                      np.asarray(i, np.int32), np.asarray(j, np.int32), np.asarray(offsets, np.float64))
+
+    def _batch(self, atoms):
+        numbers = atomic_numbers_array(atoms.get_atomic_numbers(), name="atomic numbers of the atoms")
+        self._check_elements(numbers)
+        positions = positions_array(numeric_array(atoms.get_positions(), "positions"), name="positions")
+        cell = numeric_array(atoms.get_cell()[:], "cell")
+        pbc = np.asarray(atoms.get_pbc(), dtype=bool)
+
+        pairs = self._pairs
+        if pairs is None or not pairs.matches(numbers, cell, pbc) or (
+                self.cutoff is not None and
+                np.max(np.sum((positions - pairs.positions) ** 2, axis=1), initial=0.0) > (0.5 * self.skin) ** 2):
+            pairs = self._pairs = self._search(numbers, positions, cell, pbc)
+
+        if pbc.any():
+            pos = positions - pairs.shift      # the search's wrapping, so its offsets stay valid
+        else:
+            pos = positions - positions.mean(axis=0)   # offsets are zero: any translation is exact
+        pos = pos.astype(self.dtype)
+        i, j, offsets = pairs.idx_i, pairs.idx_j, pairs.offsets.astype(self.dtype)
+        if len(i):
+            d = np.linalg.norm((pos[j] - pos[i] + offsets).astype(np.float64), axis=1)
+            if self.cutoff is not None:
+                keep = d < self.cutoff
+                i, j, offsets, d = i[keep], j[keep], offsets[keep], d[keep]
+            if len(d) and d.min() < MIN_DISTANCE:
+                k = int(np.argmin(d))
+                raise ValueError(f"atoms {int(i[k])} and {int(j[k])} are on top of each other "
+                                 f"(distance {d[k]:.2e} A, closer than {MIN_DISTANCE:g} A)")
+        n = len(pos)
+        batch = {
+            keys.ATOMIC_NUMBERS: numbers.astype(np.int32),
+            keys.POSITIONS: pos,
+            keys.CELL: cell.astype(self.dtype)[None],
+            keys.PBC: pbc[None],
+            keys.STRUCTURE_INDEX: np.zeros(n, np.int32),
+            keys.N_ATOMS: np.array([n], np.int32),
+            keys.IDX_I: np.ascontiguousarray(i, np.int32),
+            keys.IDX_J: np.ascontiguousarray(j, np.int32),
+            keys.OFFSETS: np.ascontiguousarray(offsets.reshape(-1, 3)),
+        }
+        return batch, bool(pbc.all())
+
+    # ------------------------------------------------------------------- ASE
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        """Fill ``self.results`` with energy, free_energy and forces (and stress for 3-D periodic cells)."""
+        super().calculate(atoms, properties, system_changes)
+        atoms = self.atoms
+        batch, periodic = self._batch(atoms)
+        if "stress" in properties and not periodic:
+            raise PropertyNotImplementedError(
+                f"stress needs a cell periodic along all three axes; these atoms have pbc={atoms.pbc.tolist()}")
+        out = self._function(periodic)(batch)
+        energy = float(out[keys.ENERGY].numpy().reshape(-1)[0])
+        self.results = {
+            "energy": energy,
+            "free_energy": energy,
+            "forces": out[keys.FORCES].numpy().astype(np.float64).reshape(-1, 3),
+        }
+        if periodic:
+            stress = out[keys.STRESS].numpy().astype(np.float64).reshape(3, 3)
+            self.results["stress"] = full_3x3_to_voigt_6_stress(stress)
+
+    @property
+    def tracing_count(self) -> int:
+        """How many times the compiled model functions were traced (1 per kind of structure used)."""
+        return sum(fn.experimental_get_tracing_count() for fn in self._functions.values())
+
+
+def _symbol(z: int) -> str:
+    return chemical_symbols[z] if 0 <= z < len(chemical_symbols) else "unknown"
