@@ -19,6 +19,7 @@ def main():
         ["bench_neighbors.py"],
         ["bench_tile_cnn.py"] + (["--batch", "64", "--repeats", "2"] if args.quick else []),
         ["bench_ising.py"] + (["--batches", "100", "--steps", "5"] if args.quick else []),
+        ["bench_sheet_batches.py"] + (["--repeats", "2"] if args.quick else []),
         ["bench_cnnas.py"] + (["--grids2d", "64", "--grids3d", "32", "--steps", "5"] if args.quick else []),
     ]
     failed = []
