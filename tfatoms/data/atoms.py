@@ -629,7 +629,13 @@ class AtomsData:
                 idx = string2index(index) if isinstance(index, str) else index
                 sel = np.arange(len(data))[idx]
                 data = data.subset(np.atleast_1d(sel))
-            return data.to_units(units) if units else data
+            if units:                      # the units the file's values are in (as for every other format)
+                merged = {k: v for k, v in data.units.items() if k != "positions"}
+                merged.update(dict(units))
+                data = AtomsData(data.numbers, data.positions, data.ptr, cell=data.cell, pbc=data.pbc,
+                                 properties=data.properties, per_atom=data.per_atom, units=merged,
+                                 metadata=data.metadata)
+            return data
         try:
             if fmt in ("db", "json"):
                 atoms_list = _read_ase_db(path, index)
