@@ -365,6 +365,10 @@ def test_to_units_kcal_mol_and_ev():
     assert unit_factor("meV", "eV") == pytest.approx(1e-3)
     assert unit_factor("GPa", "eV/A^3") == pytest.approx(1 / 160.21766, rel=1e-6)
     assert unit_factor("Debye", "e*A") == pytest.approx(0.20819434, rel=1e-6)
+    assert unit_factor("cal/(mol K)", "kcal/mol/K") == pytest.approx(1e-3)     # QM9's Cv unit
+    assert unit_factor("Bohr^3", "A^3") == pytest.approx(0.52917721 ** 3, rel=1e-7)
+    with pytest.raises(ValueError, match="unbalanced parenthesis"):
+        unit_factor("eV/(A", "eV/A")
     with pytest.raises(ValueError, match="different dimensions"):
         d.to_units({"energy": "eV/A"})
     with pytest.raises(ValueError, match="unknown unit 'furlong'"):

@@ -65,13 +65,13 @@ class AtomsDataFileError(ValueError):
 def _unit_table() -> dict:
     from ase import units as u
 
-    energy, length, charge, time, mass = (np.eye(5, dtype=np.int64)[i] for i in range(5))
-    none = np.zeros(5, dtype=np.int64)
+    energy, length, charge, time, mass, temperature = (np.eye(6, dtype=np.int64)[i] for i in range(6))
+    none = np.zeros(6, dtype=np.int64)
     table = {
         "eV": (u.eV, energy), "meV": (1e-3 * u.eV, energy), "Hartree": (u.Hartree, energy),
         "Ha": (u.Hartree, energy), "hartree": (u.Hartree, energy), "Eh": (u.Hartree, energy),
         "mHa": (1e-3 * u.Hartree, energy), "Ry": (u.Ry, energy), "Rydberg": (u.Ry, energy),
-        "kcal": (u.kcal, energy), "kJ": (u.kJ, energy), "J": (u.J, energy),
+        "kcal": (u.kcal, energy), "cal": (1e-3 * u.kcal, energy), "kJ": (u.kJ, energy), "J": (u.J, energy),
         "mol": (u.mol, none), "1": (1.0, none),
         "A": (u.Angstrom, length), "Ang": (u.Angstrom, length), "Angstrom": (u.Angstrom, length),
         "\u00c5": (u.Angstrom, length), "Bohr": (u.Bohr, length), "bohr": (u.Bohr, length),
@@ -81,47 +81,78 @@ def _unit_table() -> dict:
         "bar": (u.bar, energy - 3 * length), "kbar": (1e3 * u.bar, energy - 3 * length),
         "kB": (1e3 * u.bar, energy - 3 * length),
         "fs": (u.fs, time), "ps": (1e3 * u.fs, time), "s": (u.s, time),
+        "Hz": (1.0 / u.s, -time), "GHz": (1e9 / u.s, -time), "MHz": (1e6 / u.s, -time),
         "amu": (1.0, mass), "u": (1.0, mass), "kg": (u.kg, mass),
+        "K": (1.0, temperature),
     }
     return table
 
 
 _UNITS: dict | None = None
-_DIMENSIONS = ("energy", "length", "charge", "time", "mass")
+_DIMENSIONS = ("energy", "length", "charge", "time", "mass", "temperature")
 
 
 def parse_unit(unit: str) -> tuple[float, np.ndarray]:
-    """``unit`` (e.g. ``"kcal/mol/A"``, ``"eV/A^3"``, ``"e*A"``) as (value in ASE units, dimension exponents).
+    """``unit`` (e.g. ``"kcal/mol/A"``, ``"eV/A^3"``, ``"e*A"``, ``"cal/(mol K)"``) as (value in ASE units,
+    dimension exponents).
 
-    Factors are joined by ``*`` or ``/`` (left to right), powers written ``^n`` or ``**n``. Raises ``ValueError``
-    naming an unknown factor and listing the known ones.
+    Factors are joined by ``*``, ``/`` or a space (left to right), grouped by parentheses, powers written ``^n`` or
+    ``**n``. Raises ``ValueError`` naming an unknown factor and listing the known ones.
     """
     global _UNITS
     if _UNITS is None:
         _UNITS = _unit_table()
     if not isinstance(unit, str) or not unit.strip():
         raise ValueError(f"a unit must be a non-empty string such as 'eV' or 'eV/A', got {unit!r}")
-    text = unit.strip().replace("**", "^").replace(" ", "")
-    tokens = re.split(r"([*/])", text)
-    value, dims, sign = 1.0, np.zeros(5, dtype=np.int64), 1
-    for tok in tokens:
-        if tok in ("*", "/"):
-            sign = 1 if tok == "*" else -1
-            continue
-        m = re.fullmatch(r"([^\^]+)(?:\^(-?\d+))?", tok)
-        if not m or m[1] not in _UNITS:
-            raise ValueError(f"unknown unit {tok!r} in {unit!r}; known: {', '.join(sorted(_UNITS))} "
-                             f"(joined by '*' or '/', powers as '^3')")
-        power = sign * int(m[2] or 1)
-        v, d = _UNITS[m[1]]
-        value *= v ** power
-        dims = dims + power * d
+    tokens = re.findall(r"\^-?\d+|[*/()]|[^\s*/()^]+|\S", unit.strip().replace("**", "^"))
+    pos = 0
+
+    def fail(what):
+        raise ValueError(f"{what} in unit {unit!r}; known units: {', '.join(sorted(_UNITS))} (joined by '*', "
+                         f"'/' or a space, powers as '^3', parentheses for groups)")
+
+    def atom():
+        nonlocal pos
+        if pos >= len(tokens):
+            fail("unexpected end")
+        tok = tokens[pos]
+        pos += 1
+        if tok == "(":
+            value, dims = expr()
+            if pos >= len(tokens) or tokens[pos] != ")":
+                fail("unbalanced parenthesis")
+            pos += 1
+        elif tok in _UNITS:
+            value, dims = _UNITS[tok]
+        else:
+            fail(f"unknown unit {tok!r}")
+        if pos < len(tokens) and tokens[pos].startswith("^"):
+            power = int(tokens[pos][1:])
+            pos += 1
+            value, dims = value ** power, dims * power
+        return value, dims
+
+    def expr():
+        nonlocal pos
+        value, dims = atom()
+        while pos < len(tokens) and tokens[pos] != ")":
+            sign = 1
+            if tokens[pos] in ("*", "/"):
+                sign = 1 if tokens[pos] == "*" else -1
+                pos += 1
+            v, d = atom()
+            value, dims = value * v ** sign, dims + sign * d
+        return value, dims
+
+    value, dims = expr()
+    if pos != len(tokens):
+        fail("unbalanced parenthesis")
     return value, dims
 
 
 def _is_angstrom(unit: str) -> bool:
     value, dims = parse_unit(unit)
-    return bool(np.isclose(value, 1.0, rtol=1e-12) and np.array_equal(dims, [0, 1, 0, 0, 0]))
+    return bool(np.isclose(value, 1.0, rtol=1e-12) and np.array_equal(dims, [0, 1, 0, 0, 0, 0]))
 
 
 def _describe_dims(dims) -> str:
