@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfatoms import keys
 from tfatoms.layers import (AtomEmbedding, AtomwiseReadout, CFConv, CosineCutoff, CReLU,
                             FactorizedTensorInteraction, GaussianRBF, SchNetInteraction,
                             ShiftedSoftplus, shifted_softplus)
@@ -226,9 +227,10 @@ def test_atomwise_readout(system, aggregation, refs_2d):
             expected[s] = expected_atomwise[members].sum(axis=0)
             if aggregation == "mean":
                 expected[s] /= len(members)
-    assert out["total"].dtype == tf.float64
-    np.testing.assert_allclose(out["atomwise"].numpy(), expected_atomwise, rtol=1e-14)
-    np.testing.assert_allclose(out["total"].numpy(), expected, rtol=1e-13, atol=1e-14)
+    assert set(out) == {keys.ENERGY, keys.ATOMWISE_ENERGY}      # named by tfatoms.keys
+    assert out[keys.ENERGY].dtype == tf.float64
+    np.testing.assert_allclose(out[keys.ATOMWISE_ENERGY].numpy(), expected_atomwise, rtol=1e-14)
+    np.testing.assert_allclose(out[keys.ENERGY].numpy(), expected, rtol=1e-13, atol=1e-14)
 
 
 def test_readout_plain_and_errors(system):

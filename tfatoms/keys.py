@@ -20,6 +20,17 @@ key                    shape                    dtype      meaning
 The pair vector is ``r_ij = positions[j] - positions[i] + offsets``; models
 compute distances from it so that forces and stress by autodiff are exact
 under periodic boundaries.
+
+Outputs of models and labels of datasets:
+
+=====================  =======================  ===================================================
+key                    shape                    meaning
+=====================  =======================  ===================================================
+``ENERGY``             (n_structures,)          energy (or the model's pooled property), eV
+``ATOMWISE_ENERGY``    (n_atoms,)               contributions ``E_i``, eV; ``ENERGY`` is their sum
+``FORCES``             (n_atoms, 3)             ``-dE/dr``, eV/Angstrom
+``STRESS``             (n_structures, 3, 3)     ``(1/V) dE/d eps``, eV/Angstrom^3
+=====================  =======================  ===================================================
 """
 ATOMIC_NUMBERS = "atomic_numbers"
 POSITIONS = "positions"
@@ -35,3 +46,4 @@ OFFSETS = "offsets"
 ENERGY = "energy"
 FORCES = "forces"
 STRESS = "stress"
+ATOMWISE_ENERGY = "atomwise_energy"  # per-atom contributions E_i (thesis eq. 3.8); ENERGY = sum_i E_i

@@ -11,12 +11,20 @@ energy of the training set and ``ref`` optional per-element reference
 (e.g. free-atom) energies. The structure property is ``sum_i E_i`` (extensive
 properties such as the energy) or ``mean_i E_i`` (intensive ones such as
 HOMO/LUMO energies, thesis sec. 4.4.1).
+
+With ``E_mu``, ``E_sigma`` and ``ref`` in the model, a saved model predicts the
+property in its own units (total energies in eV) from the atoms alone: no
+scaling or reference has to be undone outside it. The references can come
+from a table (QM9's free atoms, :mod:`tfatoms.data.qm9`) or be fitted by least
+squares on the training compositions (:func:`tfatoms.models.references.fit_atom_refs`).
 """
 from __future__ import annotations
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+from tfatoms import keys
 
 
 def _scalar_or_list(value, name):
@@ -39,12 +47,18 @@ class AtomwiseReadout(keras.layers.Layer):
             column (units of the property, e.g. eV).
         e_sigma: scale ``E_sigma`` of each atom's output, a number or one per
             output column.
-        element_references: optional per-element references indexed by ``Z``:
-            shape ``(max_z + 1,)`` (added to every output column) or
-            ``(max_z + 1, n_out)``. They are constants (stored in the config,
-            not trained). Requires ``atomic_numbers`` in ``call``.
-        return_atomwise: if true, ``call`` returns ``{"total": ..., "atomwise": ...}``
-            with the scaled per-atom contributions ``E_i`` as well.
+        element_references: optional per-element references ``ref[Z]`` indexed by
+            ``Z``, in the units of the property (eV for energies): shape
+            ``(max_z + 1,)`` (added to every output column) or
+            ``(max_z + 1, n_out)``. ``None`` (default) means no references
+            (all zero). They are constants (stored in the config, not
+            trained), e.g. from :func:`tfatoms.models.references.fit_atom_refs`.
+            Requires ``atomic_numbers`` in ``call``.
+        return_atomwise: if true, ``call`` returns
+            ``{keys.ENERGY: pooled, keys.ATOMWISE_ENERGY: E_i}`` (``"energy"``,
+            ``"atomwise_energy"``), the per-atom contributions ``E_i`` as well
+            (names from :mod:`tfatoms.keys` whatever the property is, so
+            :class:`tfatoms.models.Potential` and the losses read them).
 
     Call arguments:
         atom_values: ``(n_atoms, n_out)`` float, the scaled predictions ``E_hat_i``.
@@ -55,7 +69,7 @@ class AtomwiseReadout(keras.layers.Layer):
 
     Returns:
         ``(n_structures, n_out)``; or the dict described above, with
-        ``"atomwise"`` of shape ``(n_atoms, n_out)``.
+        ``keys.ATOMWISE_ENERGY`` of shape ``(n_atoms, n_out)``.
     """
 
     def __init__(self, aggregation: str = "sum", e_mu=0.0, e_sigma=1.0, element_references=None,
@@ -95,7 +109,7 @@ class AtomwiseReadout(keras.layers.Layer):
             count = tf.maximum(tf.cast(n_atoms, dtype), tf.ones([], dtype))
             total = total / count[:, tf.newaxis]
         if self.return_atomwise:
-            return {"total": total, "atomwise": y}
+            return {keys.ENERGY: total, keys.ATOMWISE_ENERGY: y}
         return total
 
     def get_config(self):

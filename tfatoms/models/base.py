@@ -29,7 +29,19 @@ def example_batch(dtype="float32") -> dict:
 
 
 class AtomisticModel(keras.Model):
-    """A ``keras.Model`` whose ``call`` takes an atomistic batch dict; loadable from ``.keras`` files."""
+    """A ``keras.Model`` whose ``call`` takes an atomistic batch dict; loadable from ``.keras`` files.
+
+    Attributes:
+        cutoff: the neighbour cutoff the model was built for, Angstrom, or
+            ``None`` if it takes every pair of a structure (molecules). The
+            batch builders and :class:`tfatoms.calculators.TfatomsCalculator`
+            read it, so the pairs a model sees cannot disagree with the pairs it
+            was trained on. Subclasses with a cutoff set it (``SchNet(cutoff=...)``
+            sets its cosine cutoff radius); :class:`~tfatoms.models.Potential`
+            reports its energy model's.
+    """
+
+    cutoff: float | None = None
 
     def build_from_config(self, config):
         if not self.built:
@@ -41,8 +53,9 @@ class AtomwisePropertyModel(AtomisticModel):
 
     Subclasses define ``representation``, ``output_hidden``, ``output_layer``
     and ``readout`` (:class:`tfatoms.layers.AtomwiseReadout`). ``call`` returns
-    ``(n_structures,)``, or ``{"total", "atomwise"}`` when the readout returns
-    atom-wise contributions.
+    ``(n_structures,)``, or, when the readout returns atom-wise contributions,
+    ``{keys.ENERGY: (n_structures,), keys.ATOMWISE_ENERGY: (n_atoms,)}``
+    (:class:`~tfatoms.models.Potential` takes either).
     """
 
     @property
@@ -54,7 +67,7 @@ class AtomwisePropertyModel(AtomisticModel):
         e_hat = self.output_layer(self.output_hidden(x))
         out = self.readout(e_hat, batch[keys.STRUCTURE_INDEX], batch[keys.N_ATOMS], batch[keys.ATOMIC_NUMBERS])
         if self.readout.return_atomwise:
-            return {"total": out["total"][:, 0], "atomwise": out["atomwise"][:, 0]}
+            return {keys.ENERGY: out[keys.ENERGY][:, 0], keys.ATOMWISE_ENERGY: out[keys.ATOMWISE_ENERGY][:, 0]}
         return out[:, 0]
 
     def get_config(self):

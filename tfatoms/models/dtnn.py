@@ -46,8 +46,12 @@ class DTNN(AtomwisePropertyModel):
             as in :class:`tfatoms.models.SchNet` (atomic numbers above ``max_z`` raise a
             ``ValueError`` naming the element).
 
-    Input: an atomistic batch dict; all pairs ``j != i`` of each molecule (no cutoff).
-    Output: ``(n_structures,)``.
+    Input: an atomistic batch dict; all pairs ``j != i`` of each molecule (no cutoff:
+    :attr:`cutoff` is ``None``).
+    Output: ``(n_structures,)``, or ``{keys.ENERGY, keys.ATOMWISE_ENERGY}`` with
+    ``return_atomwise``. With ``element_references`` (``max_z + 1`` entries, eV,
+    e.g. from :func:`tfatoms.models.references.fit_atom_refs`) and ``e_mu``,
+    ``e_sigma`` the output is the total energy, ``sum_i (e_sigma * o(x_i) + e_mu + ref[Z_i])``.
     """
 
     def __init__(self, n_features: int = 30, n_factors: int = 60, n_interactions: int = 3,

@@ -21,15 +21,22 @@ from tfatoms.models.base import AtomisticModel
 
 @keras.saving.register_keras_serializable(package="tfatoms")
 class Potential(AtomisticModel):
-    """Wrap ``energy_model(batch, training) -> (n_structures,)`` or ``(n_structures, 1)``.
+    """Wrap ``energy_model(batch, training)`` returning the energy or a dict of outputs.
 
     Args:
-        energy_model: a Keras model taking an atomistic batch dict (``tfatoms.keys``).
+        energy_model: a Keras model taking an atomistic batch dict (``tfatoms.keys``) and
+            returning the energy, ``(n_structures,)`` or ``(n_structures, 1)``, or a dict with
+            the energy under ``keys.ENERGY`` (e.g. ``SchNet(return_atomwise=True)``); the dict's
+            other outputs (``keys.ATOMWISE_ENERGY``, ...) are passed through.
         compute_forces: return ``forces`` (n_atoms, 3), eV/A.
         compute_stress: return ``stress`` (n_structures, 3, 3), eV/A^3; needs ``CELL``
             (and ``OFFSETS`` for pairs across the boundary).
 
-    Output: dict with ``energy`` (n_structures,) in eV and the requested derivatives.
+    Output: dict with ``energy`` (n_structures,) in eV, the requested derivatives and any other
+    outputs of the energy model.
+
+    Attributes:
+        cutoff: the energy model's cutoff (Angstrom, or ``None`` for all pairs).
     """
 
     def __init__(self, energy_model, compute_forces: bool = True, compute_stress: bool = False, **kwargs):
@@ -38,6 +45,11 @@ class Potential(AtomisticModel):
         self.energy_model = energy_model
         self.compute_forces = bool(compute_forces)
         self.compute_stress = bool(compute_stress)
+
+    @property
+    def cutoff(self):
+        """The cutoff of the energy model, Angstrom (``None``: it takes every pair)."""
+        return getattr(self.energy_model, "cutoff", None)
 
     def call(self, batch, training=False):
         batch = dict(batch)
@@ -51,9 +63,20 @@ class Potential(AtomisticModel):
                 batch = _strained(batch, positions, strain)
             else:
                 batch[keys.POSITIONS] = positions
-            energy = self.energy_model(batch, training=training)
-            energy = tf.reshape(energy, [-1])
-        results = {keys.ENERGY: energy}
+            outputs = self.energy_model(batch, training=training)
+            extra = {}
+            if isinstance(outputs, dict):
+                if keys.ENERGY not in outputs:
+                    raise ValueError(f"{type(self.energy_model).__name__} returned a dict without "
+                                     f"{keys.ENERGY!r} (keys {sorted(outputs)}): Potential needs the energy")
+                extra = {k: v for k, v in outputs.items() if k != keys.ENERGY}
+                clash = sorted(set(extra) & {keys.FORCES, keys.STRESS})
+                if clash:
+                    raise ValueError(f"{type(self.energy_model).__name__} returns {clash} itself; Potential "
+                                     f"computes {keys.FORCES!r} and {keys.STRESS!r} as derivatives of the energy")
+                outputs = outputs[keys.ENERGY]
+            energy = tf.reshape(outputs, [-1])
+        results = {keys.ENERGY: energy, **extra}
         if not (self.compute_forces or self.compute_stress):
             return results
         sources = [positions] + ([strain] if self.compute_stress else [])

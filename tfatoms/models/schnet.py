@@ -27,7 +27,7 @@ from tfatoms._validation import atomic_numbers_within, positive_int
 from tfatoms.layers.activations import shifted_softplus
 from tfatoms.layers.cfconv import SchNetInteraction
 from tfatoms.layers.embedding import AtomEmbedding
-from tfatoms.layers.radial import GaussianRBF
+from tfatoms.layers.radial import GaussianRBF, _positive_float
 from tfatoms.layers.readout import AtomwiseReadout
 from tfatoms.models.base import AtomwisePropertyModel
 from tfatoms.models.geometry import pair_vectors
@@ -66,18 +66,31 @@ class SchNet(AtomwisePropertyModel):
             model, since centres further out are zero for every pair.
         rbf_spacing, gamma: radial basis spacing (0.1 A) and inverse squared
             width (10 A^-2).
-        cutoff: cosine cutoff radius of the filters (schnetpack 2); ``None``
-            (default, original SchNet) uses all pairs given.
+        cutoff: cosine cutoff radius of the filters (schnetpack 2), Angstrom;
+            ``None`` (default, original SchNet) uses all pairs given. It is the
+            model's :attr:`cutoff`, read by the batch builders and the calculator.
         filter_layers, second_filter_activation: see :class:`CFConv`
             (2 layers, ``"ssp"`` in the original; ``"linear"`` in schnetpack 2).
-        aggregation: ``"sum"`` for extensive properties, ``"mean"`` for
-            intensive ones (thesis sec. 4.4.1).
+        aggregation: pooling over the atoms of a structure, ``"sum"`` for
+            extensive properties, ``"mean"`` for intensive ones (thesis sec. 4.4.1).
+        cfconv_aggregation: pooling of the continuous-filter convolution over
+            the neighbours of each atom, ``"sum"`` (default, eq. 4.5) or
+            ``"mean"`` (divide by the number of neighbour pairs of ``i``,
+            eq. 4.14, for periodic systems); see :class:`CFConv`.
         e_mu, e_sigma, element_references: output scaling and per-element
-            references of :class:`AtomwiseReadout` (thesis sec. 3.4).
+            references of :class:`AtomwiseReadout` (thesis sec. 3.4):
+            ``E = sum_i (e_sigma * E_hat_i + e_mu + element_references[Z_i])``,
+            so with them the model predicts total energies in eV from the atoms
+            alone. ``element_references`` has ``max_z + 1`` entries indexed by
+            ``Z`` (eV; ``None`` = zeros), e.g. from
+            :func:`tfatoms.models.references.fit_atom_refs`, and
+            :func:`tfatoms.models.references.per_atom_scaling` gives
+            ``e_mu``, ``e_sigma`` of what is left.
         max_z: largest atomic number (the embedding has rows 0..max_z); a larger one
             raises a ``ValueError`` naming the element (in graph mode, an
             ``InvalidArgumentError`` from an assertion).
-        return_atomwise: return ``{"total": (n_structures,), "atomwise": (n_atoms,)}``.
+        return_atomwise: return ``{keys.ENERGY: (n_structures,), keys.ATOMWISE_ENERGY: (n_atoms,)}``
+            (``"energy"``, ``"atomwise_energy"``) instead of the ``(n_structures,)`` tensor.
 
     Input: an atomistic batch dict (:mod:`tfatoms.keys`); uses
     ``ATOMIC_NUMBERS``, ``POSITIONS``, ``IDX_I``, ``IDX_J`` (and ``OFFSETS``),
@@ -89,12 +102,14 @@ class SchNet(AtomwisePropertyModel):
                  rbf_cutoff: float = 30.0, rbf_spacing: float = 0.1, gamma: float = 10.0,
                  cutoff: float | None = None, filter_layers: int = 2, second_filter_activation: str = "ssp",
                  aggregation: str = "sum", e_mu=0.0, e_sigma=1.0, element_references=None, max_z: int = 100,
-                 return_atomwise: bool = False, **kwargs):
+                 return_atomwise: bool = False, cfconv_aggregation: str = "sum", **kwargs):
         super().__init__(**kwargs)
         self.n_features = positive_int(n_features, "n_features")
         self.n_interactions = positive_int(n_interactions, "n_interactions")
         self.n_filters = self.n_features if n_filters is None else positive_int(n_filters, "n_filters")
-        self.cutoff = cutoff
+        self.cutoff = None if cutoff is None else _positive_float(cutoff, "cutoff")
+        if cfconv_aggregation not in ("sum", "mean"):
+            raise ValueError(f"cfconv_aggregation must be 'sum' or 'mean', got {cfconv_aggregation!r}")
         self.max_z = positive_int(max_z, "max_z")
         dt = self.dtype_policy
         self.embedding = AtomEmbedding(self.n_features, max_z=max_z, dtype=dt, name="embedding")
@@ -102,7 +117,8 @@ class SchNet(AtomwisePropertyModel):
                                spacing=rbf_spacing, gamma=gamma, dtype=dt, name="rbf")
         self.interactions = [
             SchNetInteraction(self.n_features, self.n_filters, cutoff=cutoff, filter_layers=filter_layers,
-                              second_filter_activation=second_filter_activation, dtype=dt, name=f"interaction_{t}")
+                              second_filter_activation=second_filter_activation,
+                              aggregation=cfconv_aggregation, dtype=dt, name=f"interaction_{t}")
             for t in range(self.n_interactions)
         ]
         self.output_hidden = keras.layers.Dense(max(1, self.n_features // 2), activation=shifted_softplus,
@@ -115,7 +131,8 @@ class SchNet(AtomwisePropertyModel):
                             n_filters=self.n_filters, rbf_cutoff=rbf_cutoff, rbf_spacing=rbf_spacing, gamma=gamma,
                             cutoff=cutoff, filter_layers=filter_layers,
                             second_filter_activation=second_filter_activation, aggregation=aggregation,
-                            max_z=max_z, return_atomwise=bool(return_atomwise))
+                            max_z=max_z, return_atomwise=bool(return_atomwise),
+                            cfconv_aggregation=cfconv_aggregation)
 
     def representation(self, batch):
         """Atom-wise features ``x^T`` (n_atoms, F) after the last interaction block."""
