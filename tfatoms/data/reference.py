@@ -17,7 +17,10 @@ A calculator is given either by name (a string, with ``calculator_kwargs``) or a
 returning an ASE calculator (it must be picklable, i.e. a module-level function or a ``functools.partial`` of one,
 when ``workers > 1``). Worker processes are started with the ``spawn`` method (never ``fork``: TensorFlow may be
 loaded in the parent) and with ``OMP_NUM_THREADS=1`` from their first instruction, so tblite does not compete with
-itself (GFN2-xTB ethanol: 5 ms per single point with one thread, about 1 s with competing threads).
+itself (GFN2-xTB ethanol: 5 ms per single point with one thread, about 1 s with competing threads). Work done in
+this process (``workers=1``, :func:`sample_md`) runs with OpenMP limited to one thread through ``threadpoolctl``
+when it is installed, so ``workers=1`` and ``workers=2`` give the same numbers. As for any ``spawn`` pool, a script
+calling ``label(..., workers=2)`` must guard its entry point with ``if __name__ == "__main__":``.
 """
 from __future__ import annotations
 
@@ -251,6 +254,16 @@ def _check_manifest(directory: Path, manifest: dict, what: str) -> None:
 _WORKER_CALC: dict = {}
 
 
+def _one_openmp_thread():
+    """Limit already-loaded OpenMP runtimes (tblite's) to one thread while the block runs, in this process, when
+    ``threadpoolctl`` is installed (worker processes get ``OMP_NUM_THREADS=1`` from birth instead)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="openmp")
+
+
 def _worker_init():
     os.environ["OMP_NUM_THREADS"] = "1"
 
@@ -283,14 +296,15 @@ def _label_chunk(task):
     if calc is None:
         calc = _WORKER_CALC[spec_hash] = _build(calculator, calculator_kwargs)
     results = []
-    for offset, atoms in enumerate(structures):
-        k = start + offset
-        try:
-            results.append(_single_point(calc, atoms, properties))
-        except Exception as exc:  # noqa: BLE001 - re-raised with the structure named
-            raise ReferenceCalculationError(
-                f"reference calculator failed on structure {k} ({atoms.get_chemical_formula()}, {len(atoms)} atoms, "
-                f"pbc {atoms.pbc.tolist()}): {type(exc).__name__}: {exc}") from None
+    with _one_openmp_thread():
+        for offset, atoms in enumerate(structures):
+            k = start + offset
+            try:
+                results.append(_single_point(calc, atoms, properties))
+            except Exception as exc:  # noqa: BLE001 - re-raised with the structure named
+                raise ReferenceCalculationError(
+                    f"reference calculator failed on structure {k} ({atoms.get_chemical_formula()}, "
+                    f"{len(atoms)} atoms, pbc {atoms.pbc.tolist()}): {type(exc).__name__}: {exc}") from None
     return chunk, results
 
 
@@ -628,7 +642,9 @@ def sample_md(atoms, calculator, temperature, steps, interval, seed, thermostat:
 
         bar = tqdm(total=steps, initial=min(step0, steps), disable=not progress,
                    desc=f"sample_md ({spec['method']}, {thermostat}, {temperature:g} K)", unit="step")
-        try:
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(_one_openmp_thread())
+            stack.callback(bar.close)
             for step in range(step0 + 1, steps + 1):
                 try:
                     dyn.step()
@@ -651,8 +667,6 @@ def sample_md(atoms, calculator, temperature, steps, interval, seed, thermostat:
                     # (neighbour lists, SCF guesses), so both runs are bit-for-bit the same
                     atoms.calc.reset()
                 bar.update(1)
-        finally:
-            bar.close()
 
     keep = [i for i, s in enumerate(snaps["md_step"]) if int(s) <= steps]
     snaps = {k: [v[i] for i in keep] for k, v in snaps.items()}
