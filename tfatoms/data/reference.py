@@ -532,11 +532,12 @@ def sample_md(atoms, calculator, temperature, steps, interval, seed, thermostat:
             calculator forces).
         checkpoint: a directory holding ``md_state.npz``: positions, momenta, step, the Langevin generator's full
             state and the snapshots so far, written atomically every ``checkpoint_every`` steps (default
-            ``interval``). A rerun after a kill continues from the saved step and gives bit-for-bit the snapshots
+            ``interval``). A rerun after a kill continues from the saved step and gives the snapshots
             of an uninterrupted run: the calculator is reset (``calc.reset()``: neighbour lists, SCF guesses) at
             every ``checkpoint_every`` steps with or without a checkpoint, so the forces after a save are computed
-            afresh from the saved positions in both runs (exact for deterministic calculators: EMT, LJ, LAMMPS on
-            one process, tblite with one thread). A rerun with
+            afresh from the saved positions in both runs. The snapshots agree to round-off (about 1e-15),
+            not always bit for bit: numpy's sums inside a calculator can differ in the last bit with array
+            alignment. A rerun with
             more ``steps`` extends the trajectory; other settings are a :class:`CheckpointMismatchError`.
         properties: snapshot labels (``energy``, ``forces``; ``stress`` for 3-D periodic cells).
 
@@ -664,7 +665,7 @@ def sample_md(atoms, calculator, temperature, steps, interval, seed, thermostat:
                 if step % checkpoint_every == 0 or step == steps:
                     save(step)
                     # a resumed run starts from a fresh calculator at the saved positions: start afresh here too
-                    # (neighbour lists, SCF guesses), so both runs are bit-for-bit the same
+                    # (neighbour lists, SCF guesses), so both runs take the same path
                     atoms.calc.reset()
                 bar.update(1)
 
