@@ -58,6 +58,9 @@ REFERENCES: dict[str, Reference] = {
     "cnnas/baseline/mlp/mae": Reference(1.24e-1, "A", "CNNAS Table 1"),
     "cnnas/hexagonal_sheets/mae": Reference(0.0119, "eV", "CNNAS Table 1"),
     # Schuett thesis, QM9. Table 4.2: SchNet (T = 6) with 110k training molecules, MAE, mean of 3 runs.
+    # SchNet energy+force training on MD17 ethanol, 1,000 training configurations (thesis Table 5.1, original MD17).
+    "thesis/schnet_md17/ethanol/energy_mae": Reference(0.08, "kcal/mol", "thesis Table 5.1", "original MD17, N = 1,000"),
+    "thesis/schnet_md17/ethanol/forces_mae": Reference(0.39, "kcal/mol/A", "thesis Table 5.1", "original MD17, N = 1,000"),
     "thesis/schnet_qm9_110k/homo/mae": Reference(0.95, "kcal/mol", "thesis Table 4.2"),
     "thesis/schnet_qm9_110k/lumo/mae": Reference(0.78, "kcal/mol", "thesis Table 4.2"),
     "thesis/schnet_qm9_110k/gap/mae": Reference(1.45, "kcal/mol", "thesis Table 4.2"),
