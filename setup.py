@@ -42,5 +42,5 @@ setup(
     install_requires=core,
     extras_require=extras,
     include_package_data=True,
-    package_data={"tfatoms.pretrained": ["*.npz", "*.json"]},
+    package_data={"tfatoms.pretrained": ["*.npz", "*.json", "*.keras"]},
 )

@@ -50,6 +50,9 @@ def parse_args(argv=None):
     p.add_argument("--max-steps", type=positive(int), help="override the budget's steps")
     p.add_argument("--time-limit", type=positive(float), help="minutes of training (overrides the budget's)")
     p.add_argument("--save-model", metavar="FILE.keras", help="also save the trained model there")
+    p.add_argument("--save-pretrained", metavar="DIR",
+                   help="also store it as DIR/schnet_rmd17_ethanol.keras + .json (what it was trained on, its test "
+                        "errors), as shipped in tfatoms/pretrained")
     p.add_argument("--md-ps", type=positive(float), default=10.0,
                    help="length of the NVE energy-conservation check (ps at 0.5 fs; default 10, quick 0.05)")
     args = p.parse_args(argv)
@@ -131,6 +134,28 @@ def nve_drift(model, atoms, ps: float, seed: int) -> dict:
             "neighbor_builds": atoms.calc.n_neighbor_builds}
 
 
+def pretrained_metadata(args, parts, test: dict, md: dict, steps: int, results_dir) -> dict:
+    """What a shipped model says about itself: data, reference method, split, test errors, command."""
+    return dict(
+        name="schnet_rmd17_ethanol", model=f"SchNet F={F} T={T} (thesis ch. 5), all pairs",
+        trained_on="rMD17 ethanol (Christensen & von Lilienfeld 2020), 800 configurations",
+        reference_method="PBE/def2-SVP", units=dict(energy="eV", forces="eV/A", positions="A"),
+        elements=["H", "C", "O"], data_file=Path(args.data).name,
+        split=dict(seed=args.seed, **{k: [int(i) for i in v] for k, v in parts.items()}),
+        loss=f"thesis eq. 5.7, rho = {RHO}", steps=steps,
+        test_errors=dict(energy_mae_meV=test["energy_mae"] * MEV, forces_mae_meV_A=test["forces_mae"] * MEV,
+                         forces_rmse_meV_A=test["forces_rmse"] * MEV),
+        nve=md, results=str(results_dir),
+        command="python reproductions/schnet_md17.py --data <rMD17 ethanol train.xyz> --save-pretrained tfatoms/pretrained")
+
+
+def save_pretrained(model, args, parts, test, md, result, results_dir):
+    from tfatoms.pretrained import save_model
+
+    meta = pretrained_metadata(args, parts, test, md, result.steps, results_dir)
+    print(f"stored {save_model(model, 'schnet_rmd17_ethanol', meta, args.save_pretrained)}")
+
+
 def main(argv=None):
     p, args = parse_args(argv)
     budget_key = budget_name(args)
@@ -188,6 +213,8 @@ def main(argv=None):
         out.extra.update(training=dict(steps=result.steps, epochs=result.epochs, best_epoch=result.best_epoch,
                                        stopped=result.stopped, seconds=result.seconds),
                          test_errors=test, md=md, rbf_cutoff=rbf_cutoff)
+    if args.save_pretrained:
+        save_pretrained(model, args, parts, test, md, result, out.dir)
     print(f"test: energy MAE {test['energy_mae'] * MEV:.2f} meV, force MAE {test['forces_mae'] * MEV:.1f} meV/A; "
           f"NVE drift {md['max_drift_meV_per_atom']:.3f} meV/atom over {md['ps']:g} ps")
     return test, md

@@ -85,7 +85,9 @@ class TfatomsCalculator(Calculator):
     Args:
         model: an energy model taking an atomistic batch dict (``SchNet``, ``DTNN``, any
             :class:`~tfatoms.models.AtomisticModel`; a ``Potential`` is unwrapped), returning
-            the energy in eV, or the path of a ``.keras`` file holding one.
+            the energy in eV, the path of a ``.keras`` file holding one, or the name of a model
+            shipped in :mod:`tfatoms.pretrained` (e.g. ``"schnet_rmd17_ethanol"``; its metadata,
+            what it was trained on, is then ``self.metadata``).
         skin: extra radius of the neighbour search, Angstrom (0.5); pairs are searched again
             once an atom has moved more than ``skin / 2``.
         dtype: float type of positions, cell and offsets fed to the model, float32 or float64;
@@ -106,7 +108,15 @@ class TfatomsCalculator(Calculator):
 
     def __init__(self, model, skin: float = 0.5, dtype=None, cutoff: float | None = None, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(model, (str, os.PathLike)):
+        self.metadata = None
+        if isinstance(model, str) and not os.path.exists(model) and os.sep not in model \
+                and not model.endswith(".keras"):
+            from tfatoms.pretrained import load_model
+
+            model, meta = load_model(model)                # a shipped model, by name
+            self.model_name = f"pretrained {type(model).__name__} {meta.get('name', '')!r}"
+            self.metadata = meta
+        elif isinstance(model, (str, os.PathLike)):
             path = os.fspath(model)
             if not os.path.isfile(path):
                 raise ValueError(f"TfatomsCalculator: no model file {path!r}")

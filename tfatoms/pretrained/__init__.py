@@ -15,6 +15,11 @@ spacing, f, c, gamma, the output scaling, the training summary and the
   with ``check=True`` (the default), which also catches a change in the code
   that evaluates the model.
 
+``schnet_rmd17_ethanol`` (:func:`load_model`, or ``TfatomsCalculator("schnet_rmd17_ethanol")``): the
+thesis ch. 5 SchNet trained on energies and forces of rMD17 ethanol by ``reproductions/schnet_md17.py``,
+stored as ``<name>.keras`` with ``<name>.json`` (what it was trained on, its test errors, the command,
+``check.file_sha256`` of the ``.keras`` file, verified on every load).
+
 A JSON without its ``check`` entry or its weights hash is refused. Every
 problem with the files (unreadable or truncated npz, broken JSON, missing
 keys, weights that do not fit the architecture) is a ``ValueError`` naming the
@@ -86,7 +91,7 @@ def save_ednn(model, metadata: dict, name: str, directory=PRETRAINED_DIR, check_
     return directory / f"{name}.npz"
 
 
-def _read_metadata(meta_path: Path) -> dict:
+def _read_json(meta_path: Path) -> dict:
     try:
         meta = json.loads(meta_path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -94,6 +99,11 @@ def _read_metadata(meta_path: Path) -> dict:
                          f"({type(exc).__name__}: {exc}); damaged file?") from exc
     if not isinstance(meta, dict):
         raise ValueError(f"{meta_path}: the metadata must be a JSON object, got {type(meta).__name__}")
+    return meta
+
+
+def _read_metadata(meta_path: Path) -> dict:
+    meta = _read_json(meta_path)
     missing = [k for k in REQUIRED_KEYS if k not in meta]
     if missing:
         hint = (" (the check entry vouches for the weights; save the model again with "
@@ -183,3 +193,58 @@ def predict_check_sheet(model, meta: dict) -> float:
     from tfatoms.inference.sheet import SheetPredictor
 
     return SheetPredictor.from_ednn(model, meta["spacing"], meta["gamma"]).energy(check_sheet(meta)).energy
+
+
+def available_models(directory=PRETRAINED_DIR) -> list[str]:
+    """Names of the atomistic models stored as ``<name>.keras`` (with their ``<name>.json``)."""
+    directory = Path(directory)
+    return sorted(p.stem for p in directory.glob("*.keras") if p.with_suffix(".json").is_file())
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def save_model(model, name: str, metadata: dict, directory=PRETRAINED_DIR) -> Path:
+    """Store a Keras atomistic model as ``<name>.keras`` plus ``<name>.json`` (atomically, the JSON last).
+
+    ``metadata`` should say what the model was trained on (``trained_on``, ``reference_method``,
+    ``units``, test errors, the command); ``check.file_sha256`` is added."""
+    directory = Path(directory)
+    path = directory / f"{name}.keras"
+    with atomic_path(path) as tmp:
+        model.save(tmp)
+    meta = dict(metadata)
+    meta["check"] = dict(meta.get("check", {}), file_sha256=_file_sha256(path))
+    write_json(directory / f"{name}.json", meta)
+    return path
+
+
+def load_model(name: str, directory=PRETRAINED_DIR):
+    """``(model, metadata)`` of the atomistic model ``name`` stored by :func:`save_model`.
+
+    The ``.keras`` file must match the SHA-256 its JSON records; anything wrong with either
+    file is a ``ValueError`` naming it."""
+    import keras
+
+    import tfatoms.models  # noqa: F401  (registers the tfatoms layers and models with Keras)
+
+    directory = Path(directory)
+    path, meta_path = directory / f"{name}.keras", directory / f"{name}.json"
+    if not path.is_file() or not meta_path.is_file():
+        raise ValueError(f"no pretrained model {name!r} in {directory} (available: {available_models(directory)})")
+    meta = _read_json(meta_path)
+    digest = meta.get("check", {}).get("file_sha256") if isinstance(meta.get("check"), dict) else None
+    if not isinstance(digest, str):
+        raise ValueError(f"{meta_path}: the check entry lacks file_sha256, the hash that vouches for {path.name}")
+    if _file_sha256(path) != digest:
+        raise ValueError(f"{path}: its SHA-256 differs from the one {meta_path.name} records; altered or damaged file")
+    try:
+        model = keras.saving.load_model(path)
+    except Exception as exc:  # noqa: BLE001  (name the file whatever Keras raised)
+        raise ValueError(f"{path}: cannot load the Keras model ({type(exc).__name__}: {exc})") from exc
+    return model, meta
