@@ -163,6 +163,9 @@ def main(argv=None):
     steps = args.max_steps or b["steps"]
     time_limit = args.time_limit if args.time_limit is not None else b["time_limit_min"]
     keras.utils.set_random_seed(args.seed)
+    out = ResultsWriter(results_name("schnet_md17", budget_key), root=args.out, seed=args.seed, budget=budget_key,
+                        reference_method="PBE/def2-SVP (rMD17)",
+                        argv=["reproductions/schnet_md17.py", *(sys.argv[1:] if argv is None else argv)])
 
     data = AtomsData.read(args.data).require("energy", "forces")
     if data.units.get("energy", "eV") != "eV" or data.units.get("forces", "eV/A") != "eV/A":
@@ -191,16 +194,12 @@ def main(argv=None):
 
         with atomic_path(args.save_model) as tmp:
             model.save(tmp)
-    name = results_name("schnet_md17", budget_key)
     from ase import units
 
     kcal = units.kcal / units.mol  # eV per kcal/mol
-    with ResultsWriter(name, root=args.out, seed=args.seed, budget=budget_key,
-                       data_source=f"rMD17 ethanol ({args.data}), {len(data)} configurations",
-                       reference_method="PBE/def2-SVP (rMD17)",
-                       protocol=f"{b['n_train']}/{b['n_val']}/{b['n_test']} split, {result.steps} steps, "
-                                f"stopped: {result.stopped}",
-                       argv=["reproductions/schnet_md17.py", *(sys.argv[1:] if argv is None else argv)]) as out:
+    out.data_source = f"rMD17 ethanol ({args.data}), {len(data)} configurations"
+    out.protocol = f"{b['n_train']}/{b['n_val']}/{b['n_test']} split, {result.steps} steps, stopped: {result.stopped}"
+    with out:                                   # written on leaving the block; wall time counted from the start
         out.add_row("energy MAE (test)", test["energy_mae"] * MEV, "meV",
                     paper=REFERENCES["thesis/schnet_md17/ethanol/energy_mae"].value * kcal * MEV,
                     note="thesis Table 5.1, original MD17, 1,000 training", metric="energy_mae_meV.test")
