@@ -25,7 +25,6 @@ and labels with the generation parameters.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
@@ -33,6 +32,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from tfatoms._io import atomic_path
 from tfatoms._validation import positive_int
 
 BOX = 10.0                      #: side of the box (Angstrom)
@@ -279,13 +279,10 @@ def dimer_dataset(path, n: int, dim: int, selection: Selection, seed: int = 0, u
             raise ValueError(f"dimer cache {path} is unreadable or truncated ({err}); delete it to regenerate") \
                 from err
     data = generate_dimers(n, dim, selection, seed=seed, uniform_in=uniform_in, box=box)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with h5py.File(tmp, "w") as f:
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         f.create_dataset("positions", data=data.positions)
         f.create_dataset("r12", data=data.r12)
         f.create_dataset("energy", data=data.energy)
         f.attrs["params"] = json.dumps(data.params)
         f.attrs["reference"] = REFERENCE
-    os.replace(tmp, path)
     return data

@@ -18,7 +18,6 @@ and the final HDF5 file is written to a temporary name and renamed.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from tfatoms._io import atomic_path
 from tfatoms._validation import non_negative_int, positive_int
 from tfatoms.data.sheets import CARBON, DEFAULT_HOLE_DENSITY, DEFAULT_RADIUS_RANGE, VACUUM, PorousSheet
 
@@ -159,10 +159,8 @@ def generate_porous_graphene(path, n_geometries: int = 1200, n_snapshots: int = 
                desc="porous graphene MD (REBO, 1000 K)", unit="geometry", disable=not progress)
 
     def save(result, g0):
-        tmp = parts / f"tmp-{os.getpid()}-{g0}.npz"
-        with open(tmp, "wb") as fh:
+        with atomic_path(parts / f"chunk_{g0:07d}.npz") as tmp, open(tmp, "wb") as fh:
             np.savez(fh, **result)
-        os.replace(tmp, parts / f"chunk_{g0:07d}.npz")
 
     if workers > 1 and len(todo) > 1:
         import multiprocessing as mp
@@ -185,8 +183,7 @@ def generate_porous_graphene(path, n_geometries: int = 1200, n_snapshots: int = 
     geometry = np.concatenate([r["geometry"] for r in results])
     split = geometry_splits(params["n_geometries"], params["seed"])[geometry]
     sheet = starting_geometry(0, params["seed"], params["blocks"])
-    tmp = path.with_name(f"tmp-{os.getpid()}-{path.name}")
-    with h5py.File(tmp, "w") as fh:
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as fh:
         fh["positions"] = np.concatenate([r["positions"] for r in results])
         fh["forces"] = np.concatenate([r["forces"] for r in results])
         fh["offsets"] = np.concatenate([[0], np.cumsum(counts)])
@@ -200,7 +197,6 @@ def generate_porous_graphene(path, n_geometries: int = 1200, n_snapshots: int = 
         fh.attrs["units"] = "positions Angstrom, energy eV (REBO potential energy), forces eV/Angstrom"
         fh.attrs["md"] = (f"Nose-Hoover NVT {params['temperature']} K, timestep 0.5 fs, Tdamp 50 fs, "
                           f"{params['n_equilibrate']} equilibration steps, snapshot every {params['interval']} steps")
-    os.replace(tmp, path)
     shutil.rmtree(parts)
     return path
 
