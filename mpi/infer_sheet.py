@@ -36,7 +36,6 @@ to a checkpointed run that had none recomputes the windows to build the map.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import math
 import os
 import sys
@@ -203,13 +202,10 @@ def load_model(spec: str):
 
 def model_hash(spec: str) -> str:
     """SHA-256 of the model's stored files (weights ``.npz`` and metadata ``.json``)."""
+    from tfatoms._io import file_sha256
+
     name, directory = model_files(spec)
-    h = hashlib.sha256()
-    for suffix in (".json", ".npz"):
-        with open(directory / f"{name}{suffix}", "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()
+    return file_sha256(*(directory / f"{name}{suffix}" for suffix in (".json", ".npz")))
 
 
 def _fail(rank: int, exc) -> SystemExit:

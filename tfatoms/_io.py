@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -34,24 +35,37 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_temporaries(directory, name: str | None = None) -> list[Path]:
-    """Remove ``.<name>.tmp-<pid>`` files in ``directory`` whose process is gone; return them."""
+def remove_stale_temporaries(directory, name: str | None = None, pattern: re.Pattern = _TMP) -> list[Path]:
+    """Remove the temporary files in ``directory`` whose process is gone; return them.
+
+    A temporary is a file whose name matches ``pattern`` (default: ``.<name>.tmp-<pid>[.suffix]``,
+    what :func:`atomic_path` writes); the pattern's ``pid`` group names the writer, and with
+    ``name`` only temporaries of that target (the pattern's ``name`` group) are removed.
+    """
     directory = Path(directory)
     removed = []
     if not directory.is_dir():
         return removed
     for path in directory.iterdir():
-        m = _TMP.match(path.name)
-        if m and (name is None or m["name"] == name) and int(m["pid"]) != os.getpid() and not _alive(int(m["pid"])):
+        m = pattern.match(path.name)
+        if not m or not path.is_file() or (name is not None and m["name"] != name):
+            continue
+        pid = int(m["pid"])
+        if pid != os.getpid() and not _alive(pid):
             with contextlib.suppress(OSError):
-                if path.is_dir():
-                    import shutil
-
-                    shutil.rmtree(path)
-                else:
-                    path.unlink()
+                path.unlink()
                 removed.append(path)
     return removed
+
+
+def file_sha256(*paths) -> str:
+    """SHA-256 (hex) of the bytes of ``paths``, read in order in 1 MB blocks (one file: its usual digest)."""
+    h = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
 
 
 def temporary_name(path) -> Path:

@@ -52,10 +52,9 @@ __all__ = ["TfatomsCalculator", "model_cutoff"]
 def model_cutoff(model):
     """The cutoff (Angstrom, float) of an energy model, or ``None`` if it takes every pair.
 
-    Reads ``model.cutoff`` (``SchNet(cutoff=...)``); a :class:`~tfatoms.models.Potential` is
-    unwrapped to its energy model; a model without the attribute (``DTNN``) uses all pairs.
+    Reads ``model.cutoff`` (``SchNet(cutoff=...)``; a :class:`~tfatoms.models.Potential` reports
+    its energy model's); a model without the attribute uses all pairs.
     """
-    model = getattr(model, "energy_model", model) if isinstance(model, Potential) else model
     cutoff = getattr(model, "cutoff", None)
     if cutoff is None:
         return None

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfatoms._io import atomic_path, write_json
+from tfatoms._io import atomic_path, file_sha256, write_json
 
 PRETRAINED_DIR = Path(__file__).parent
 
@@ -201,14 +201,6 @@ def available_models(directory=PRETRAINED_DIR) -> list[str]:
     return sorted(p.stem for p in directory.glob("*.keras") if p.with_suffix(".json").is_file())
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def save_model(model, name: str, metadata: dict, directory=PRETRAINED_DIR) -> Path:
     """Store a Keras atomistic model as ``<name>.keras`` plus ``<name>.json`` (atomically, the JSON last).
 
@@ -219,7 +211,7 @@ def save_model(model, name: str, metadata: dict, directory=PRETRAINED_DIR) -> Pa
     with atomic_path(path) as tmp:
         model.save(tmp)
     meta = dict(metadata)
-    meta["check"] = dict(meta.get("check", {}), file_sha256=_file_sha256(path))
+    meta["check"] = dict(meta.get("check", {}), file_sha256=file_sha256(path))
     write_json(directory / f"{name}.json", meta)
     return path
 
@@ -241,7 +233,7 @@ def load_model(name: str, directory=PRETRAINED_DIR):
     digest = meta.get("check", {}).get("file_sha256") if isinstance(meta.get("check"), dict) else None
     if not isinstance(digest, str):
         raise ValueError(f"{meta_path}: the check entry lacks file_sha256, the hash that vouches for {path.name}")
-    if _file_sha256(path) != digest:
+    if file_sha256(path) != digest:
         raise ValueError(f"{path}: its SHA-256 differs from the one {meta_path.name} records; altered or damaged file")
     try:
         model = keras.saving.load_model(path)

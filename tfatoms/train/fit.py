@@ -16,7 +16,6 @@ directory) to start that run afresh. Nothing is discarded silently.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import warnings
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import keras
 
-from tfatoms._io import atomic_path, atomic_write, exclusive
+from tfatoms._io import atomic_path, atomic_write, exclusive, remove_stale_temporaries
 
 #: Keras warns when weights saved with optimizer state are loaded into a model whose optimizer
 #: has not been built; the optimizer state of a finished model is not needed, so the warning means nothing.
@@ -53,28 +52,13 @@ def load_checkpoint_weights(model: keras.Model, path, what: str = "checkpoint", 
                          f"delete {path.parent}") from None
 
 
-_LEGACY_TMP = re.compile(r"^tmp-(\d+)[-.]")
+_LEGACY_TMP = re.compile(r"^tmp-(?P<pid>\d+)[-.]")
 
 
 def remove_legacy_temporaries(directory) -> list[Path]:
     """Remove ``tmp-<pid>-*`` / ``tmp-<pid>.*`` files of dead processes: the temporaries of checkpoint
     writes before they went through :func:`tfatoms._io.atomic_path`, left by runs killed mid-write."""
-    removed = []
-    directory = Path(directory)
-    if not directory.is_dir():
-        return removed
-    for path in directory.iterdir():
-        m = _LEGACY_TMP.match(path.name)
-        if not m or not path.is_file() or int(m[1]) == os.getpid():
-            continue
-        try:
-            os.kill(int(m[1]), 0)
-        except ProcessLookupError:
-            path.unlink(missing_ok=True)
-            removed.append(path)
-        except PermissionError:
-            pass
-    return removed
+    return remove_stale_temporaries(directory, pattern=_LEGACY_TMP)
 
 
 class _EpochLog(keras.callbacks.Callback):
