@@ -12,7 +12,8 @@ from ase import units
 pytest.importorskip("qm9pack")
 
 from tfatoms.data import qm9 as qm9mod  # noqa: E402
-from tfatoms.data.qm9 import (ATOM_REFERENCES, KCAL_MOL_PER_EV, PROPERTIES, THESIS_SPLITS,  # noqa: E402
+from tfatoms.data.atoms import AtomsData  # noqa: E402
+from tfatoms.data.qm9 import (ATOM_REFERENCES, KCAL_MOL_PER_EV, PROPERTIES, QM9, THESIS_SPLITS,  # noqa: E402
                               load_qm9, load_qm9_xyz_dir, qm9_split, read_qm9_xyz)
 
 HA = units.Hartree
@@ -95,7 +96,9 @@ def test_property_table():
 def test_full_load(qm9):
     assert len(qm9) == N_QM9PACK
     assert qm9.offsets[-1] == len(qm9.numbers) == len(qm9.positions)
-    assert qm9.numbers.dtype == np.int8 and qm9.positions.dtype == np.float64 and qm9.offsets.dtype == np.int64
+    # the AtomsData's own arrays (int64 numbers, as every AtomsData; the cache before the AtomsData view had int8)
+    assert qm9.numbers.dtype == np.int64 and qm9.positions.dtype == np.float64 and qm9.offsets.dtype == np.int64
+    assert qm9.numbers is qm9.to_atoms_data().numbers and qm9.offsets is qm9.atoms_data.ptr
     assert set(np.unique(qm9.numbers)) == {1, 6, 7, 8, 9}
     assert np.all(np.diff(qm9.index) > 0) and qm9.index[0] == 1 and qm9.index[-1] == 133_885
     assert qm9.n_atoms.min() == 3 and qm9.n_atoms.max() == 29
@@ -159,14 +162,24 @@ def test_malformed_csv(tmp_path):
         qm9mod._parse_qm9pack_csv([bad], progress=False)
 
 
+def _cache_path(cache_dir):
+    version, folder = qm9mod._qm9pack_source()
+    return qm9mod.CACHE.path(cache_dir, qm9mod.qm9_cache_params(version, folder), stem=f"qm9_qm9pack-{version}")
+
+
 def test_cache(qm9, cache_dir, monkeypatch):
-    path = cache_dir / "qm9_qm9pack-1.0.3.h5"
+    path = _cache_path(cache_dir)
+    assert path.name.startswith("qm9_qm9pack-1.0.3-") and len(path.stem) == len("qm9_qm9pack-1.0.3-") + 16
     # no temporary files left (.lock is the lock file of the cache generation)
     assert path.exists() and sorted(p.name for p in cache_dir.iterdir()) == [".lock", path.name]
     with h5py.File(path, "r") as f:
-        source = json.loads(f.attrs["source"])
-    assert source["version"] == "1.0.3" and source["rows"] == N_QM9PACK
-    assert source["files"] == ["qm9_part1.csv", "qm9_part2.csv", "qm9_part3.csv"]
+        params = json.loads(f.attrs["params"])
+    assert params["version"] == "1.0.3" and params["package"] == "qm9pack"
+    assert sorted(params["files"]) == ["qm9_part1.csv", "qm9_part2.csv", "qm9_part3.csv"]
+    assert all(len(h) == 64 for h in params["files"].values())       # SHA-256 of each CSV
+    stored = AtomsData.read_hdf5(path)                                # the cache is a plain AtomsData file
+    assert len(stored) == N_QM9PACK and stored.metadata["rows"] == N_QM9PACK
+    assert stored.units["U0"] == "eV" and stored.units["Cv"] == "cal/(mol K)"
     def no_parsing(*args, **kwargs):
         raise AssertionError("the cache should have been read, not the CSV files parsed")
 
@@ -339,8 +352,7 @@ def _small(monkeypatch, n=20):
 def test_cache_write_removes_stale_temporaries_and_leaves_none_on_failure(tmp_path, monkeypatch):
     """A SIGKILLed writer's ``.<name>.tmp-<pid>`` is removed by the next write; a failing write leaves nothing."""
     _small(monkeypatch)
-    version, _ = qm9mod._qm9pack_source()
-    name = f"qm9_qm9pack-{version}.h5"
+    name = _cache_path(tmp_path).name
     stale = tmp_path / f".{name}.tmp-{_dead_pid()}.h5"
     stale.write_bytes(b"x" * 1000)
     data = load_qm9(cache_dir=tmp_path, progress=False)
@@ -348,9 +360,74 @@ def test_cache_write_removes_stale_temporaries_and_leaves_none_on_failure(tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == [".lock", name]
 
     target = tmp_path / "failing" / name
-    with pytest.raises(TypeError):
-        qm9mod._write_cache(target, data, {"not json": object()})  # fails half-way through the file
+    monkeypatch.setattr(h5py.Group, "create_group", lambda *a, **k: (_ for _ in ()).throw(OSError(28, "disk full")))
+    with pytest.raises(OSError, match="disk full"):
+        qm9mod.CACHE.store(target, {"n": 20}, data)              # fails half-way through the file
     assert list(target.parent.iterdir()) == []
+
+
+def test_damaged_cache_is_named_and_refresh_replaces_it(tmp_path, monkeypatch):
+    from tfatoms.data.cache import CacheFileError
+
+    _small(monkeypatch)
+    path = _cache_path(tmp_path)
+    load_qm9(cache_dir=tmp_path, progress=False)
+    path.write_bytes(path.read_bytes()[:4000])
+    with pytest.raises(CacheFileError, match=f"QM9 cache {path} is unreadable or truncated.*refresh=True"):
+        load_qm9(cache_dir=tmp_path, progress=False)
+    assert len(load_qm9(cache_dir=tmp_path, progress=False, refresh=True)) == 20
+    assert len(load_qm9(cache_dir=tmp_path, progress=False)) == 20
+
+
+def test_cache_of_an_earlier_tfatoms_is_converted_not_reparsed(tmp_path, monkeypatch):
+    """The layout before the AtomsData cache (``qm9_qm9pack-<version>.h5``, ``format`` 1, flat datasets) is
+    converted into the keyed AtomsData file, with a warning, and removed; nothing is parsed."""
+    from tfatoms.data.cache import LegacyCacheWarning
+
+    _small(monkeypatch)
+    data = load_qm9(cache_dir=tmp_path / "new", progress=False)
+    version, _ = qm9mod._qm9pack_source()
+    old = tmp_path / f"qm9_qm9pack-{version}.h5"
+    with h5py.File(old, "w") as f:                                  # what tfatoms wrote before
+        for key in ("numbers", "positions", "offsets", "index"):
+            f.create_dataset(key, data=getattr(data, key))
+        f.create_dataset("smiles", data=data.smiles.tolist(), dtype=h5py.string_dtype())
+        g = f.create_group("properties")
+        for name, values in data.properties.items():
+            g.create_dataset(name, data=values)
+        f.attrs["source"] = json.dumps({"package": "qm9pack", "version": version, "rows": 20,
+                                        "files": list(qm9mod._QM9PACK_FILES)})
+        f.attrs["format"] = 1
+    monkeypatch.setattr(qm9mod, "_parse_qm9pack_csv", lambda *a, **k: pytest.fail("converted, not parsed"))
+    with pytest.warns(LegacyCacheWarning, match=f"{old.name}.*converted to.*{_cache_path(tmp_path).name}"):
+        again = load_qm9(cache_dir=tmp_path, progress=False)
+    assert not old.exists() and _cache_path(tmp_path).exists()
+    for key in ("numbers", "positions", "offsets", "index", "smiles"):
+        np.testing.assert_array_equal(getattr(again, key), getattr(data, key))
+    np.testing.assert_array_equal(again.properties["U0"], data.properties["U0"])
+
+
+def test_qm9_is_a_view_of_its_atoms_data(qm9):
+    """subset -> AtomsData -> ase.Atoms gives back the numbers, positions and energies of the QM9 arrays."""
+    sub = qm9.subset([4, 0, 130_000])
+    data = sub.to_atoms_data()
+    assert data is sub.atoms_data and len(data) == 3 and data.metadata["subset"]["indices"] == [4, 0, 130_000]
+    for k, m in enumerate([4, 0, 130_000]):
+        atoms = data[k]
+        numbers, positions = qm9.molecule(m)
+        np.testing.assert_array_equal(atoms.numbers, numbers)
+        np.testing.assert_array_equal(atoms.positions, positions)
+        assert atoms.info["U0"] == qm9.properties["U0"][m] and atoms.info["homo"] == qm9.properties["homo"][m]
+        assert atoms.info["index"] == qm9.index[m] and atoms.info["smiles"] == qm9.smiles[m]
+        assert not atoms.pbc.any()
+    for name in PROPERTIES:
+        assert data.properties[name] is sub.properties[name]
+        assert data.units[name] == PROPERTIES[name].unit
+    # and back: a QM9 view of an AtomsData (units converted to the package units where they differ)
+    kcal = QM9.from_atoms_data(data.to_units({"U0": "kcal/mol"}))
+    np.testing.assert_allclose(kcal.properties["U0"], sub.properties["U0"], rtol=1e-14)
+    with pytest.raises(ValueError, match="needs per-molecule.*smiles"):
+        QM9.from_atoms_data(AtomsData(data.numbers, data.positions, data.ptr, properties={"index": data.ptr[:-1]}))
 
 
 def test_cache_generation_refuses_a_second_process(tmp_path, monkeypatch):

@@ -774,25 +774,32 @@ class AtomsData:
         path = Path(path)
         with atomic_path(path) as tmp:
             with h5py.File(tmp, "w") as f:
-                f.attrs["format"] = FORMAT_NAME
-                f.attrs["format_version"] = FORMAT_VERSION
-                f.attrs["units"] = json.dumps(self.units)
-                # a dataset, not an attribute: HDF5 attributes are limited to 64 kB (a subset's indices are not)
-                f.create_dataset("metadata", data=json.dumps(self.metadata), dtype=h5py.string_dtype())
-                f.attrs["per_atom"] = json.dumps(sorted(self.per_atom))
-                f.attrs["property_order"] = json.dumps(list(self.properties))
-                f.create_dataset("numbers", data=self.numbers)
-                f.create_dataset("positions", data=self.positions)
-                f.create_dataset("cell", data=self.cell)
-                f.create_dataset("pbc", data=self.pbc)
-                f.create_dataset("ptr", data=self.ptr)
-                g = f.create_group("properties")
-                for name, arr in self.properties.items():
-                    if arr.dtype.kind == "U":
-                        g.create_dataset(name, data=arr.tolist(), dtype=h5py.string_dtype())
-                    else:
-                        g.create_dataset(name, data=arr)
+                self.write_hdf5_group(f)
         return path
+
+    def write_hdf5_group(self, f) -> None:
+        """Write the layout of :meth:`write_hdf5` into the open h5py file (or group) ``f``: for callers that add
+        their own attributes to the same file (the dataset caches of :mod:`tfatoms.data.cache`)."""
+        import h5py
+
+        f.attrs["format"] = FORMAT_NAME
+        f.attrs["format_version"] = FORMAT_VERSION
+        f.attrs["units"] = json.dumps(self.units)
+        # a dataset, not an attribute: HDF5 attributes are limited to 64 kB (a subset's indices are not)
+        f.create_dataset("metadata", data=json.dumps(self.metadata), dtype=h5py.string_dtype())
+        f.attrs["per_atom"] = json.dumps(sorted(self.per_atom))
+        f.attrs["property_order"] = json.dumps(list(self.properties))
+        f.create_dataset("numbers", data=self.numbers)
+        f.create_dataset("positions", data=self.positions)
+        f.create_dataset("cell", data=self.cell)
+        f.create_dataset("pbc", data=self.pbc)
+        f.create_dataset("ptr", data=self.ptr)
+        g = f.create_group("properties")
+        for name, arr in self.properties.items():
+            if arr.dtype.kind == "U":
+                g.create_dataset(name, data=arr.tolist(), dtype=h5py.string_dtype())
+            else:
+                g.create_dataset(name, data=arr)
 
     @classmethod
     def read_hdf5(cls, path) -> "AtomsData":
@@ -805,29 +812,45 @@ class AtomsData:
             raise AtomsDataFileError(f"no such file: {path}")
         try:
             with h5py.File(path, "r") as f:
-                fmt = f.attrs.get("format")
-                fmt = fmt.decode() if isinstance(fmt, bytes) else (None if fmt is None else str(fmt))
-                version = f.attrs.get("format_version")
-                version = version.item() if isinstance(version, np.generic) else version
-                if fmt != FORMAT_NAME:
-                    raise AtomsDataFileError(f"{path} is not a {FORMAT_NAME} file (format attribute {fmt!r})")
-                if not isinstance(version, int) or version not in SUPPORTED_VERSIONS:
-                    raise AtomsDataFileError(f"{path} has {FORMAT_NAME} format version {version!r}; this tfatoms "
-                                             f"reads versions {list(SUPPORTED_VERSIONS)} (written by another "
-                                             f"tfatoms version?)")
-                units = json.loads(f.attrs["units"])
-                metadata = json.loads(f["metadata"].asstr()[()])
-                per_atom = json.loads(f.attrs["per_atom"])
-                order = json.loads(f.attrs["property_order"])
-                arrays = {k: f[k][()] for k in ("numbers", "positions", "cell", "pbc", "ptr")}
-                props = {}
-                g = f["properties"]
-                for name in order:
-                    ds = g[name]
-                    if h5py.check_string_dtype(ds.dtype) is not None:
-                        props[name] = np.array(ds.asstr()[()], dtype=str)
-                    else:
-                        props[name] = ds[()]
+                return cls.read_hdf5_group(f, path)
+        except AtomsDataFileError:
+            raise
+        except (OSError, KeyError, ValueError, TypeError, RuntimeError) as err:
+            raise AtomsDataFileError(f"cannot read {path}: truncated or corrupt AtomsData HDF5 file "
+                                     f"({type(err).__name__}: {err}); delete it and write it again") from None
+
+    @classmethod
+    def read_hdf5_group(cls, f, path=None) -> "AtomsData":
+        """Read the layout of :meth:`write_hdf5` from the open h5py file (or group) ``f``; ``path`` names the file
+        in errors. Every problem (foreign layout, other format version, truncated or inconsistent data) raises
+        :class:`AtomsDataFileError`."""
+        import h5py
+
+        path = f.file.filename if path is None else path
+        try:
+            fmt = f.attrs.get("format")
+            fmt = fmt.decode() if isinstance(fmt, bytes) else (None if fmt is None else str(fmt))
+            version = f.attrs.get("format_version")
+            version = version.item() if isinstance(version, np.generic) else version
+            if fmt != FORMAT_NAME:
+                raise AtomsDataFileError(f"{path} is not a {FORMAT_NAME} file (format attribute {fmt!r})")
+            if not isinstance(version, int) or version not in SUPPORTED_VERSIONS:
+                raise AtomsDataFileError(f"{path} has {FORMAT_NAME} format version {version!r}; this tfatoms "
+                                         f"reads versions {list(SUPPORTED_VERSIONS)} (written by another "
+                                         f"tfatoms version?)")
+            units = json.loads(f.attrs["units"])
+            metadata = json.loads(f["metadata"].asstr()[()])
+            per_atom = json.loads(f.attrs["per_atom"])
+            order = json.loads(f.attrs["property_order"])
+            arrays = {k: f[k][()] for k in ("numbers", "positions", "cell", "pbc", "ptr")}
+            props = {}
+            g = f["properties"]
+            for name in order:
+                ds = g[name]
+                if h5py.check_string_dtype(ds.dtype) is not None:
+                    props[name] = np.array(ds.asstr()[()], dtype=str)
+                else:
+                    props[name] = ds[()]
         except AtomsDataFileError:
             raise
         except (OSError, KeyError, ValueError, TypeError, RuntimeError) as err:
@@ -1011,6 +1034,46 @@ class AtomsData:
                          metadata=self.metadata)
 
 
+class AtomsDataView:
+    """Base of the dataset classes that hold one :class:`AtomsData` and present it in their own terms (:class:`~
+    tfatoms.data.qm9.QM9`, :class:`~tfatoms.data.dimers.Dimers`, :class:`~tfatoms.data.porous_graphene.
+    PorousGrapheneData`).
+
+    The data live in :attr:`atoms_data` only; ``numbers``, ``positions`` and ``offsets`` (the ``ptr`` of the
+    AtomsData) are the AtomsData's own arrays, not copies, and a subclass's other attributes are views of its
+    properties and metadata, so what a loader returns and what ``to_atoms_data()`` returns cannot disagree.
+    """
+
+    atoms_data: AtomsData
+
+    def to_atoms_data(self) -> AtomsData:
+        """The :class:`AtomsData` this dataset is a view of (the same object, not a copy)."""
+        return self.atoms_data
+
+    def __len__(self) -> int:
+        return len(self.atoms_data)
+
+    @property
+    def numbers(self) -> np.ndarray:
+        """Atomic numbers of all structures, concatenated, ``(n_atoms_total,)`` int64."""
+        return self.atoms_data.numbers
+
+    @property
+    def positions(self) -> np.ndarray:
+        """Positions of all structures, concatenated, ``(n_atoms_total, 3)`` Angstrom."""
+        return self.atoms_data.positions
+
+    @property
+    def offsets(self) -> np.ndarray:
+        """``(n_structures + 1,)``: structure ``k`` holds atoms ``offsets[k]:offsets[k + 1]`` (the AtomsData's ``ptr``)."""
+        return self.atoms_data.ptr
+
+    @property
+    def n_atoms(self) -> np.ndarray:
+        """Atoms per structure, ``(n_structures,)`` int64."""
+        return self.atoms_data.n_atoms
+
+
 # ---------------------------------------------------------------------------------------------------- readers
 def _looks_like_mlearn(path: Path) -> bool:
     with open(path, "rb") as fh:
@@ -1045,4 +1108,4 @@ def _read_ase_db(path: Path, index):
     return out
 
 
-__all__ = ["AtomsData", "AtomsDataFileError", "FORMAT_VERSION", "parse_unit", "unit_factor"]
+__all__ = ["AtomsData", "AtomsDataFileError", "AtomsDataView", "FORMAT_VERSION", "parse_unit", "unit_factor"]

@@ -28,18 +28,17 @@ import importlib.util
 import json
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 from ase import Atoms, units
 from ase.data import atomic_numbers as _SYMBOL_TO_Z
 from ase.data import chemical_symbols
 from tqdm import tqdm
 
-from tfatoms._io import atomic_path, exclusive
-from tfatoms.data.cache import default_cache_dir
+from tfatoms.data.atoms import AtomsData, AtomsDataView
+from tfatoms.data.cache import DatasetCache, default_cache_dir, source_hashes
 
 
 @dataclass(frozen=True)
@@ -98,58 +97,86 @@ _QM9PACK_FILES = ("qm9_part1.csv", "qm9_part2.csv", "qm9_part3.csv")
 _QM9PACK_ROWS = 130_831
 #: Molecules of the qm9pack QM9 (those that passed the consistency check of Ramakrishnan et al.).
 QM9PACK_MOLECULES = _QM9PACK_ROWS
-_CACHE_FORMAT = 1
+#: Version of the CSV parsing (part of the cache key: a change of the parser or of the package units bumps it).
+_PARSER_VERSION = 1
+_REFERENCE = "Ramakrishnan et al., Sci. Data 1, 140022 (2014); B3LYP/6-31G(2df,p)"
 # property order on line 2 of an original QM9 .xyz file, after "gdb <index>"
 _XYZ_FIELDS = ("A", "B", "C", "mu", "alpha", "homo", "lumo", "gap", "r2", "zpve", "U0", "U", "H", "G", "Cv")
 
 
-@dataclass(eq=False)
-class QM9:
-    """Molecules stored flat: atoms of all molecules concatenated, ``offsets`` delimiting them.
+class QM9(AtomsDataView):
+    """Molecules stored flat: a view of one :class:`~tfatoms.data.atoms.AtomsData` (:attr:`atoms_data`).
 
     Molecule ``m`` is ``numbers[offsets[m]:offsets[m+1]]`` / ``positions[...]`` (Angstrom);
     ``properties`` holds the 12 :data:`PROPERTIES` in package units, one value per molecule.
+    ``numbers``, ``positions``, ``offsets`` (the AtomsData's ``ptr``), ``index``, ``smiles`` and the
+    ``properties`` arrays are the AtomsData's own arrays (per-structure properties ``index``, ``smiles`` and
+    the 12 names, with their units), so ``to_atoms_data()[m]`` is molecule ``m`` as ``ase.Atoms`` with all of
+    them in ``info``.
     """
-    numbers: np.ndarray
-    positions: np.ndarray
-    offsets: np.ndarray
-    index: np.ndarray
-    smiles: np.ndarray
-    properties: dict[str, np.ndarray]
-    _composition: dict = field(default_factory=dict, init=False, repr=False)
 
-    def __post_init__(self):
-        self.numbers = np.asarray(self.numbers, dtype=np.int8)
-        self.positions = np.asarray(self.positions, dtype=np.float64)
-        self.offsets = np.asarray(self.offsets, dtype=np.int64)
-        self.index = np.asarray(self.index, dtype=np.int64)
-        self.smiles = np.asarray(self.smiles, dtype=object)
-        n = len(self.index)
-        if self.positions.shape != (len(self.numbers), 3):
-            raise ValueError(f"positions must have shape ({len(self.numbers)}, 3), got {self.positions.shape}")
-        if self.offsets.shape != (n + 1,) or self.offsets[0] != 0 or self.offsets[-1] != len(self.numbers) \
-                or np.any(np.diff(self.offsets) < 0):
-            raise ValueError(f"offsets must increase from 0 to {len(self.numbers)} with {n + 1} entries")
-        if len(self.smiles) != n:
-            raise ValueError(f"smiles has {len(self.smiles)} entries for {n} molecules")
-        missing = set(PROPERTIES) - set(self.properties)
+    def __init__(self, numbers, positions, offsets, index, smiles, properties, metadata=None):
+        numbers = np.asarray(numbers)
+        positions = np.asarray(positions, dtype=np.float64)
+        offsets = np.asarray(offsets, dtype=np.int64)
+        index = np.asarray(index, dtype=np.int64)
+        smiles = np.asarray(smiles, dtype=str)
+        n = len(index)
+        if positions.shape != (len(numbers), 3):
+            raise ValueError(f"positions must have shape ({len(numbers)}, 3), got {positions.shape}")
+        if offsets.shape != (n + 1,) or offsets[0] != 0 or offsets[-1] != len(numbers) \
+                or np.any(np.diff(offsets) < 0):
+            raise ValueError(f"offsets must increase from 0 to {len(numbers)} with {n + 1} entries")
+        if len(smiles) != n:
+            raise ValueError(f"smiles has {len(smiles)} entries for {n} molecules")
+        missing = set(PROPERTIES) - set(properties)
         if missing:
             raise ValueError(f"properties lack {sorted(missing)}")
-        self.properties = {k: np.asarray(v, dtype=np.float64) for k, v in self.properties.items()}
-        for k, v in self.properties.items():
+        props = {"index": index, "smiles": smiles}
+        for k, v in properties.items():
+            v = np.asarray(v, dtype=np.float64)
             if v.shape != (n,):
                 raise ValueError(f"property {k!r} has shape {v.shape}, expected ({n},)")
+            props[k] = v
+        meta = {"source": "QM9", "reference": _REFERENCE, **dict(metadata or {})}
+        self._wrap(AtomsData(numbers, positions, offsets, properties=props, per_atom=(),
+                             units={k: spec.unit for k, spec in PROPERTIES.items()}, metadata=meta))
 
-    def __len__(self) -> int:
-        return len(self.index)
+    @classmethod
+    def from_atoms_data(cls, data: AtomsData) -> QM9:
+        """A view of ``data``, which must hold ``index``, ``smiles`` and the 12 :data:`PROPERTIES` per molecule
+        (in other units they are converted to the package units)."""
+        lacking = [k for k in ("index", "smiles", *PROPERTIES) if k not in data.properties or k in data.per_atom]
+        if lacking:
+            raise ValueError(f"a QM9 view needs per-molecule {lacking} in the AtomsData{data._source_text()}")
+        other = {k: spec.unit for k, spec in PROPERTIES.items() if data.units.get(k, spec.unit) != spec.unit}
+        if other:
+            data = data.to_units(other)
+        self = cls.__new__(cls)
+        self._wrap(data)
+        return self
+
+    def _wrap(self, data: AtomsData) -> None:
+        self.atoms_data = data
+        self._composition: dict = {}
+
+    @property
+    def index(self) -> np.ndarray:
+        """gdb index of each molecule, ``(n_molecules,)`` int64."""
+        return self.atoms_data.properties["index"]
+
+    @property
+    def smiles(self) -> np.ndarray:
+        """SMILES of each molecule, ``(n_molecules,)`` str."""
+        return self.atoms_data.properties["smiles"]
+
+    @property
+    def properties(self) -> dict[str, np.ndarray]:
+        """The 12 :data:`PROPERTIES` in package units: ``{name: (n_molecules,) float64}`` (the AtomsData's arrays)."""
+        return {k: self.atoms_data.properties[k] for k in PROPERTIES}
 
     def __repr__(self) -> str:
         return f"QM9({len(self)} molecules, {len(self.numbers)} atoms)"
-
-    @property
-    def n_atoms(self) -> np.ndarray:
-        """Atoms per molecule, ``(n_molecules,)`` int64."""
-        return np.diff(self.offsets)
 
     def _check_molecule(self, m) -> int:
         m = int(m)
@@ -201,13 +228,9 @@ class QM9:
         return values.copy()
 
     def subset(self, indices) -> QM9:
-        """The molecules ``indices`` (integer array or boolean mask), in that order, as a new :class:`QM9`."""
-        idx = np.arange(len(self))[np.asarray(indices)]
-        n = self.n_atoms[idx]
-        offsets = np.concatenate([[0], np.cumsum(n)]).astype(np.int64)
-        atom_idx = np.repeat(self.offsets[idx] - offsets[:-1], n) + np.arange(offsets[-1])
-        return QM9(self.numbers[atom_idx], self.positions[atom_idx], offsets, self.index[idx],
-                   self.smiles[idx], {k: v[idx] for k, v in self.properties.items()})
+        """The molecules ``indices`` (integer array or boolean mask), in that order, as a new :class:`QM9`
+        (a view of ``atoms_data.subset(indices)``, whose metadata record the indices)."""
+        return QM9.from_atoms_data(self.atoms_data.subset(np.arange(len(self))[np.asarray(indices)]))
 
     def composition(self, z: int) -> np.ndarray:
         """Number of atoms of element ``z`` in each molecule, ``(n_molecules,)`` int64 (cached)."""
@@ -323,72 +346,69 @@ def _parse_qm9pack_csv(paths, progress: bool = True, max_rows: int | None = None
                {name: props[:, k] * _FROM_SOURCE[name] for k, name in enumerate(PROPERTIES)})
 
 
-def _write_cache(path: Path, data: QM9, source: dict) -> None:
-    """Write the HDF5 cache atomically (:func:`tfatoms._io.atomic_path`: no temporary is left on failure,
-    and temporaries of killed writers are removed)."""
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            f.create_dataset("numbers", data=data.numbers)
-            f.create_dataset("positions", data=data.positions)
-            f.create_dataset("offsets", data=data.offsets)
-            f.create_dataset("index", data=data.index)
-            f.create_dataset("smiles", data=data.smiles.astype(str).tolist(), dtype=h5py.string_dtype())
-            g = f.create_group("properties")
-            for name, values in data.properties.items():
-                g.create_dataset(name, data=values).attrs["unit"] = PROPERTIES[name].unit
-            f.attrs["source"] = json.dumps(source)
-            f.attrs["format"] = _CACHE_FORMAT
-            f.attrs["units"] = "positions Angstrom; properties in package units (see tfatoms.data.qm9.PROPERTIES)"
+def _read_legacy(f, params: dict):
+    """A cache of the layout an earlier tfatoms wrote (``format`` attribute 1, file ``qm9_qm9pack-<version>.h5``):
+    ``(data, stored parameters)``, or None for another layout. That layout recorded the qm9pack version but no file
+    hashes: the version is compared, the hashes are taken as those requested."""
+    if f.attrs.get("format") != 1 or "source" not in f.attrs:
+        return None
+    source = json.loads(f.attrs["source"])
+    data = QM9(f["numbers"][...], f["positions"][...], f["offsets"][...], f["index"][...],
+               f["smiles"].asstr()[...], {k: f["properties"][k][...] for k in PROPERTIES}, _metadata(source))
+    return data, dict(params, package=source.get("package"), version=source.get("version"))
 
 
-def _read_cache(path: Path) -> QM9 | None:
-    """The cached dataset, or None if the cache was written in another format."""
-    try:
-        with h5py.File(path, "r") as f:
-            if f.attrs.get("format") != _CACHE_FORMAT:
-                return None
-            return QM9(f["numbers"][...], f["positions"][...], f["offsets"][...], f["index"][...],
-                       f["smiles"].asstr()[...], {k: f["properties"][k][...] for k in PROPERTIES})
-    except (OSError, KeyError, ValueError) as err:
-        raise ValueError(f"QM9 cache {path} is unreadable or truncated ({err}); "
-                         "delete it or call load_qm9(refresh=True)") from err
+def _metadata(source: dict) -> dict:
+    return {"source": f"QM9, qm9pack {source.get('version')} ({', '.join(_QM9PACK_FILES)})",
+            "reference": _REFERENCE, "rows": int(source.get("rows", 0)),
+            "units": "positions Angstrom; properties in package units (see tfatoms.data.qm9.PROPERTIES)"}
+
+
+#: The QM9 HDF5 cache: an AtomsData file (:mod:`tfatoms.data.cache`), keyed by the qm9pack version and the
+#: SHA-256 of its CSV files.
+CACHE = DatasetCache("QM9", write=lambda data, f: data.atoms_data.write_hdf5_group(f),
+                     read=lambda f: QM9.from_atoms_data(AtomsData.read_hdf5_group(f)), legacy=_read_legacy,
+                     remedy="delete it or call load_qm9(refresh=True)")
+
+
+def qm9_cache_params(version: str, folder) -> dict:
+    """What the QM9 cache is a function of: the qm9pack version, the SHA-256 of its CSV files, the parser."""
+    return {"package": "qm9pack", "version": version, "parser": _PARSER_VERSION,
+            "files": source_hashes(Path(folder) / name for name in _QM9PACK_FILES)}
 
 
 def load_qm9(cache_dir=None, progress: bool = True, refresh: bool = False) -> QM9:
     """All 130,831 QM9 molecules of the ``qm9pack`` package, in package units.
 
     The first call parses the CSVs (about half a minute) and writes the HDF5 cache
-    ``<cache_dir>/qm9_qm9pack-<version>.h5`` (atomically: temporary file, then rename),
-    recording the source (package version, files, row count) as attributes; later calls
-    read the cache. ``cache_dir`` defaults to ``$TFATOMS_CACHE`` or ``~/.cache/tfatoms``;
-    ``refresh=True`` re-parses.
+    ``<cache_dir>/qm9_qm9pack-<version>-<key>.h5`` (:mod:`tfatoms.data.cache`: an AtomsData file keyed by the
+    qm9pack version and the SHA-256 of its CSV files, which it also stores and checks; written atomically);
+    later calls read the cache (hashing the CSVs costs about 0.3 s). ``cache_dir`` defaults to
+    ``$TFATOMS_CACHE`` or ``~/.cache/tfatoms``; ``refresh=True`` re-parses. A damaged cache file is a
+    :class:`~tfatoms.data.cache.CacheFileError` naming it; a cache an earlier tfatoms wrote
+    (``qm9_qm9pack-<version>.h5``) is converted to the new file and removed, with a warning.
 
     While the cache is generated the cache directory is locked (:func:`tfatoms._io.exclusive`):
     a second process that needs to generate it meanwhile gets
     :class:`~tfatoms._io.DirectoryInUse` at once instead of a second half-written copy.
     """
-    version, _ = _qm9pack_source()
-    cache_dir = Path(cache_dir if cache_dir is not None else default_cache_dir())
-    path = cache_dir / f"qm9_qm9pack-{version}.h5"
-    if path.exists() and not refresh:
-        data = _read_cache(path)
-        if data is not None:
-            return data
     version, folder = _qm9pack_source()
     paths = [folder / name for name in _QM9PACK_FILES]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise FileNotFoundError(f"qm9pack {version} lacks its data files {missing}; reinstall: pip install qm9pack")
-    with exclusive(cache_dir, "dataset cache directory"):
-        if path.exists() and not refresh:  # generated by another process while this one waited
-            data = _read_cache(path)
-            if data is not None:
-                return data
+    cache_dir = Path(cache_dir if cache_dir is not None else default_cache_dir())
+    params = qm9_cache_params(version, folder)
+    path = CACHE.path(cache_dir, params, stem=f"qm9_qm9pack-{version}")
+    if not refresh:
+        CACHE.adopt(cache_dir / f"qm9_qm9pack-{version}.h5", path, params)
+
+    def parse() -> QM9:
         data = _parse_qm9pack_csv(paths, progress=progress)
-        _write_cache(path, data, {"package": "qm9pack", "version": version, "files": list(_QM9PACK_FILES),
-                                  "rows": len(data),
-                                  "reference": "Ramakrishnan et al., Sci. Data 1, 140022 (2014)"})
-    return data
+        data.atoms_data.metadata.update(_metadata({"version": version, "rows": len(data)}))
+        return data
+
+    return CACHE.get(path, params, parse, refresh=refresh)
 
 
 # ----------------------------------------------------------------------------- original .xyz files
