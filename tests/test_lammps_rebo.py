@@ -60,3 +60,78 @@ def test_single_point_equals_the_former_setup():
     assert snap.energy == pytest.approx(OLD_SINGLE_POINT[0], abs=1e-10)
     assert np.abs(snap.forces).sum() == pytest.approx(OLD_SINGLE_POINT[1], abs=1e-9)
     np.testing.assert_allclose(snap.positions, sheet.positions(), rtol=0, atol=1e-12)
+
+
+def _hexagonal_graphene(n: int, angle_deg: float = 0.0, rattle: float = 0.0, seed: int = 0):
+    """``n x n`` primitive (2-atom, 60-degree) graphene cells, rotated in-plane by ``angle_deg``: a triclinic cell
+    that LAMMPSlib must rotate into LAMMPS' form (a along x) unless the angle is 0."""
+    from tfatoms.data.sheets import A_LATTICE, VACUUM
+
+    a1, a2 = np.array([A_LATTICE, 0.0, 0.0]), np.array([A_LATTICE / 2, A_LATTICE * np.sqrt(3) / 2, 0.0])
+    basis = np.array([np.zeros(3), (a1 + a2) / 3])
+    pos = np.array([i * a1 + j * a2 + b for i in range(n) for j in range(n) for b in basis])
+    cell = np.array([n * a1, n * a2, [0.0, 0.0, VACUUM]])
+    t = np.radians(angle_deg)
+    rot = np.array([[np.cos(t), -np.sin(t), 0.0], [np.sin(t), np.cos(t), 0.0], [0.0, 0.0, 1.0]])
+    pos, cell = pos @ rot.T, cell @ rot.T
+    pos += np.random.default_rng(seed).normal(0.0, rattle, pos.shape)
+    return pos, cell
+
+
+def _wrapper(pos, cell):
+    """Energy and forces of the ``lammps:rebo`` reference calculator, the wrapper ReboSheet is built on."""
+    from ase import Atoms
+
+    from tfatoms.data.reference import reference_calculator
+
+    atoms = Atoms(numbers=np.full(len(pos), 6), positions=pos, cell=cell, pbc=True)
+    atoms.calc = reference_calculator("lammps:rebo", pair_coeff="* * CH.rebo C")
+    return atoms.get_potential_energy(), atoms.get_forces()
+
+
+@pytest.mark.parametrize("angle", [0.0, 25.0])
+def test_triclinic_hexagonal_cell_equals_the_lammps_wrapper(angle):
+    pos, cell = _hexagonal_graphene(4, angle, rattle=0.05, seed=3)
+    snap = lammps_rebo.rebo_energy(pos, cell)
+    energy, forces = _wrapper(pos, cell)
+    assert snap.energy == pytest.approx(energy, abs=1e-10)
+    np.testing.assert_allclose(snap.forces, forces, rtol=0, atol=1e-10)   # in the frame of the input (rotated)
+    shift = np.linalg.solve(cell.T, (snap.positions - pos).T).T       # wrapped into the cell: lattice translations
+    np.testing.assert_allclose(shift, np.round(shift), rtol=0, atol=1e-12)
+    assert np.abs(forces).max() > 0.1                                    # rattled: the forces are not all zero
+
+
+def test_hexagonal_and_orthogonal_cells_give_the_same_graphene():
+    from tfatoms.data.sheets import graphene_sheet
+
+    hexagonal = lammps_rebo.rebo_energy(*_hexagonal_graphene(6, 40.0))
+    sheet = graphene_sheet(4, 3)
+    orthogonal = lammps_rebo.rebo_energy(sheet.positions, sheet.cell.lengths())
+    assert hexagonal.energy / 72 == pytest.approx(orthogonal.energy / len(sheet), abs=1e-10)
+    assert np.abs(hexagonal.forces).max() < 1e-6
+
+
+def test_md_in_a_triclinic_cell_keeps_the_input_frame():
+    pos, cell = _hexagonal_graphene(4, 25.0, rattle=0.02, seed=1)
+    with lammps_rebo.ReboSheet(pos, cell) as sheet:
+        snaps = list(sheet.md(temperature=600.0, n_snapshots=2, n_equilibrate=20, interval=20, seed=5))
+        again = sheet.single_point()
+    for snap in snaps:
+        energy, forces = _wrapper(snap.positions, cell)          # the snapshot's numbers belong to its positions
+        assert snap.energy == pytest.approx(energy, abs=1e-9)
+        np.testing.assert_allclose(snap.forces, forces, rtol=0, atol=1e-8)
+        frac = np.linalg.solve(cell.T, snap.positions.T).T
+        assert np.all((frac[:, :2] > -0.1) & (frac[:, :2] < 1.1)) and np.all(np.abs(frac[:, 2]) < 0.1)
+    assert again.energy == snaps[-1].energy and snaps[0].energy != snaps[1].energy
+
+
+def test_bad_cells_are_refused():
+    pos = np.zeros((2, 3))
+    pos[1, 0] = 1.4
+    for cell, message in [([10.0, 10.0], "cell must be a \\(3, 3\\) matrix or 3 lengths"),
+                          ([10.0, 10.0, 0.0], "singular"), ([10.0, -10.0, 20.0], "right-handed"),
+                          ([10.0, np.nan, 20.0], "NaN")]:
+        with pytest.raises(ValueError, match=message):
+            lammps_rebo.ReboSheet(pos, cell)
+    with pytest.raises(ValueError, match="no atoms"):
+        lammps_rebo.ReboSheet(np.zeros((0, 3)), [10.0, 10.0, 20.0])

