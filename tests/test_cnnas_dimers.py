@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfatoms.data.atoms import AtomsData
+from tfatoms.data.cache import CacheFileError, CacheMismatchError, LegacyCacheWarning
 from tfatoms.data.dimers import (BOX, Selection, _DuplicateFilter, dimer_dataset, generate_dimers, lj_energy,
                                  sample_separations)
 from tfatoms.models.cnnas import (NETWORK_1_CONVS, CopyConcat, ShiftedCopies, cnn_regressor, network_1, network_2,
@@ -109,20 +111,69 @@ def test_split_is_70_30_with_10_percent_validation():
     assert len(np.unique(np.concatenate(list(s.values())))) == 1000
 
 
-def test_dataset_cache_round_trip_regeneration_and_truncation(tmp_path):
+def test_dataset_cache_round_trip_mismatch_and_truncation(tmp_path):
     path = tmp_path / "dimers.h5"
     sel = Selection("distance", [(2.0, 3.0)])
     a = dimer_dataset(path, 300, 3, sel, seed=4)
     with h5py.File(path) as f:
-        assert "Lennard-Jones" in f.attrs["reference"]
+        assert "Lennard-Jones" in json.loads(f["metadata"].asstr()[()])["reference"]
         assert json.loads(f.attrs["params"])["selection"]["intervals"] == [[2.0, 3.0]]
     b = dimer_dataset(path, 300, 3, sel, seed=4)
     np.testing.assert_array_equal(a.positions, b.positions)
-    c = dimer_dataset(path, 300, 3, sel, seed=5)                  # other parameters: regenerated
+    assert b.params == a.params and b.dim == 3
+    # other parameters: an error naming the file and the parameter; the cache is not overwritten
+    with pytest.raises(CacheMismatchError, match=f"dimer cache {path} .*seed: stored 4, requested 5.*delete it"):
+        dimer_dataset(path, 300, 3, sel, seed=5)
+    with pytest.raises(CacheMismatchError, match=r"selection.intervals\[0\]\[0\]: stored 2.0, requested 1.5"):
+        dimer_dataset(path, 300, 3, Selection("distance", [(1.5, 3.0)]), seed=4)
+    np.testing.assert_array_equal(dimer_dataset(path, 300, 3, sel, seed=4).positions, a.positions)
+    c = dimer_dataset(tmp_path / "other.h5", 300, 3, sel, seed=5)
     assert not np.array_equal(a.positions, c.positions)
     path.write_bytes(path.read_bytes()[:200])
-    with pytest.raises(ValueError, match="delete it"):
-        dimer_dataset(path, 300, 3, sel, seed=5)
+    with pytest.raises(CacheFileError, match=f"{path} is unreadable or truncated.*delete it"):
+        dimer_dataset(path, 300, 3, sel, seed=4)
+
+
+def test_dimer_cache_of_an_earlier_tfatoms_is_converted(tmp_path):
+    """The layout before the AtomsData cache (positions (n, 2, dim), r12, energy, params attribute)."""
+    sel = Selection("distance", [(1.0, 2.0)])
+    d = generate_dimers(50, 2, sel, seed=1)
+    path = tmp_path / "old.h5"
+    with h5py.File(path, "w") as f:
+        for key in ("positions", "r12", "energy"):
+            f.create_dataset(key, data=getattr(d, key))
+        f.attrs["params"] = json.dumps(d.params)
+    with pytest.warns(LegacyCacheWarning, match=f"{path} was in the layout of an earlier tfatoms; converted"):
+        old = dimer_dataset(path, 50, 2, sel, seed=1)
+    np.testing.assert_array_equal(old.positions, d.positions)
+    assert AtomsData.read_hdf5(path).metadata["params"] == d.params        # rewritten as an AtomsData file
+    with h5py.File(path, "w") as f:                                          # an old file of other parameters
+        f.create_dataset("positions", data=d.positions)
+        f.attrs["params"] = json.dumps(dict(d.params, n=49))
+    with pytest.raises(CacheMismatchError, match="n: stored 49, requested 50"):
+        dimer_dataset(path, 50, 2, sel, seed=1)
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_dimers_are_a_view_of_their_atoms_data(dim):
+    d = generate_dimers(20, dim, Selection("distance", [(1.0, 3.0)]), seed=2)
+    data = d.to_atoms_data()
+    assert data is d.atoms_data and len(data) == 20 and data.units["r12"] == "A"
+    assert np.shares_memory(d.positions, data.positions) and d.r12 is data.properties["r12"]
+    for k in (0, 7, 19):
+        atoms = data[k]
+        assert atoms.numbers.tolist() == [1, 1] and not atoms.pbc.any()
+        np.testing.assert_array_equal(atoms.positions[:, :dim], d.positions[k])
+        assert np.all(atoms.positions[:, dim:] == 0)
+        assert atoms.get_distance(0, 1) == pytest.approx(d.r12[k], abs=1e-12)
+        assert atoms.get_potential_energy() == d.energy[k] and atoms.info["r12"] == d.r12[k]
+    sub = d.subset([3, 1])
+    np.testing.assert_array_equal(sub.positions, d.positions[[3, 1]])
+    assert sub.params == d.params and sub.dim == dim
+    assert sub.to_atoms_data().metadata["subset"]["indices"] == [3, 1]
+    # the images are those of the flat positions (z = 0 padding only for 2-D)
+    images, _, _ = d.images(32, batch_size=20).collate(np.arange(20))
+    assert images.shape[1:1 + dim] == (32,) * dim
 
 
 def test_bad_input_gets_clear_errors():

@@ -174,8 +174,9 @@ class DatasetCache:
         write: ``write(data, f)`` writes ``data`` into the open h5py file ``f`` (the cache adds the parameters).
         read: ``read(f)`` returns the data from the open file; any exception it raises (``KeyError`` for a
             missing dataset, :class:`~tfatoms.data.atoms.AtomsDataFileError`, ...) makes the file unreadable.
-        legacy: ``legacy(f, params)`` for a file without ``cache_format``: ``(data, stored_params)`` if ``f`` has
-            this dataset's old layout (converted then), else None (the file is unreadable).
+        legacy: ``legacy(f, params)`` for a file without ``cache_format``: ``(stored_params, read_old)`` if ``f``
+            has this dataset's old layout (``read_old()`` returns its data, read once the parameters are checked;
+            the file is converted then), else None (the file is unreadable).
         remedy: what a :class:`CacheError` tells the user to do (default: delete the file to regenerate it).
     """
 
@@ -237,11 +238,10 @@ class DatasetCache:
                     if legacy is None:
                         raise KeyError("no cache_format and params attributes, and not the old layout of "
                                        f"the {self.name} cache either")
-                    data, stored = legacy
+                    stored = legacy[0]
                 if requested is not None:
                     check_params(path, stored, requested, f"{self.name} cache", f"{self.remedy}, or use another path")
-                if legacy is None:
-                    data = self._read(f) if read else True
+                data = legacy[1]() if legacy is not None else self._read(f) if read else True
         except CacheError:
             raise
         except MemoryError:
@@ -284,10 +284,11 @@ class DatasetCache:
         try:
             with h5py.File(old_path, "r") as f:
                 legacy = self._legacy(f, requested) if self._legacy is not None else None
-            if legacy is None:
-                raise ValueError("not the old layout")
-            data, stored = legacy
-            check_params(old_path, stored, requested, f"{self.name} cache")
+                if legacy is None:
+                    raise ValueError("not the old layout")
+                stored = legacy[0]
+                check_params(old_path, stored, requested, f"{self.name} cache")
+                data = legacy[1]()
         except MemoryError:
             raise
         except Exception as err:  # noqa: BLE001 - any failure means: not convertible, generate afresh

@@ -20,26 +20,28 @@ neighbouring bin as an atom of one earlier dimer.
 The images (CNNAS eq. 1, gamma = 0.2 A, non-periodic box, 256 x 256 in 2-D
 and 64 x 64 x 64 in 3-D in the paper) are rasterised per batch by
 :meth:`Dimers.images`; the HDF5 cache (:func:`dimer_dataset`) holds positions
-and labels with the generation parameters.
+and labels with the generation parameters. A dataset is a view of one
+:class:`~tfatoms.data.atoms.AtomsData` (:meth:`Dimers.to_atoms_data`).
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from itertools import product
-from pathlib import Path
 
-import h5py
 import numpy as np
 
-from tfatoms._io import atomic_path
 from tfatoms._validation import positive_int
+from tfatoms.data.atoms import AtomsData, AtomsDataView
+from tfatoms.data.cache import DatasetCache
 
 BOX = 10.0                      #: side of the box (Angstrom)
 SIGMA, EPSILON = 1.0, 1.0       #: Lennard-Jones parameters of eq. 2 (Angstrom, energy unit)
 TOTAL_DISTANCE_RANGE = (1.0, 3.0)
 DUPLICATE_BIN = 0.01            #: Angstrom, the paper's "minimum dimer overlap distance"
 LABELS = ("distance", "energy")
+#: The reference of the labels, as stored with every dataset.
+REFERENCE = "exact Lennard-Jones energy, sigma = 1 A, eps = 1 (CNNAS eq. 2)"
 
 
 def lj_energy(r, sigma: float = SIGMA, epsilon: float = EPSILON) -> np.ndarray:
@@ -176,21 +178,69 @@ class _DuplicateFilter:
         return True
 
 
-@dataclass
-class Dimers:
-    """A dimer dataset: ``positions (n, 2, dim)``, ``r12 (n,)``, ``energy (n,)`` and how they were made."""
+class Dimers(AtomsDataView):
+    """A dimer dataset: ``positions (n, 2, dim)``, ``r12 (n,)``, ``energy (n,)`` and how they were made.
 
-    positions: np.ndarray
-    r12: np.ndarray
-    energy: np.ndarray
-    params: dict
+    A view of one :class:`~tfatoms.data.atoms.AtomsData` (:attr:`atoms_data`): two hydrogen atoms (``Z = 1``) per
+    structure, positions in 3-D (``z = 0`` for 2-D dimers), the box as a non-periodic cell (``box`` along x and y,
+    and z in 3-D), per-structure properties ``r12`` (A) and ``energy`` (units of the Lennard-Jones ``eps``, so no
+    unit is recorded), the generation parameters as ``metadata["params"]``. ``positions``, ``r12`` and ``energy``
+    are views of the AtomsData's arrays.
+    """
+
+    def __init__(self, positions, r12, energy, params):
+        positions = np.asarray(positions, np.float64)
+        if positions.ndim != 3 or positions.shape[1] != 2 or positions.shape[2] not in (2, 3):
+            raise ValueError(f"dimer positions must have shape (n, 2, 2) or (n, 2, 3), got {positions.shape}")
+        n, _, dim = positions.shape
+        flat = np.zeros((2 * n, 3))
+        flat[:, :dim] = positions.reshape(-1, dim)
+        box = float(params.get("box", BOX))
+        self.atoms_data = AtomsData(
+            np.ones(2 * n, np.int64), flat, np.arange(0, 2 * n + 1, 2), cell=np.diag([box, box, box if dim == 3 else 0]),
+            properties={"r12": r12, "energy": energy}, per_atom=(), units={"r12": "A"},
+            metadata={"source": f"{dim}-D Lennard-Jones dimers (tfatoms.data.dimers)", "reference": REFERENCE,
+                      "dim": dim, "energy_unit": "eps (Lennard-Jones well depth, CNNAS eq. 2)", "params": params})
+
+    @classmethod
+    def from_atoms_data(cls, data: AtomsData) -> "Dimers":
+        """A view of ``data`` (two atoms per structure, ``r12`` and ``energy``, ``metadata["dim"]``)."""
+        if len(data) and not np.all(data.n_atoms == 2):
+            raise ValueError(f"a Dimers view needs two atoms per structure{data._source_text()}")
+        lacking = [k for k in ("r12", "energy") if k not in data.properties]
+        if lacking or data.metadata.get("dim") not in (2, 3):
+            raise ValueError(f"a Dimers view needs the properties r12 and energy and metadata['dim'] 2 or 3"
+                             f"{data._source_text()}")
+        self = cls.__new__(cls)
+        self.atoms_data = data
+        return self
 
     @property
     def dim(self) -> int:
-        return self.positions.shape[2]
+        return int(self.atoms_data.metadata["dim"])
 
-    def __len__(self) -> int:
-        return len(self.r12)
+    @property
+    def positions(self) -> np.ndarray:
+        """``(n, 2, dim)`` Angstrom (a view of the AtomsData's positions)."""
+        return self.atoms_data.positions.reshape(len(self), 2, 3)[:, :, :self.dim]
+
+    @property
+    def r12(self) -> np.ndarray:
+        """Separations ``(n,)``, Angstrom."""
+        return self.atoms_data.properties["r12"]
+
+    @property
+    def energy(self) -> np.ndarray:
+        """Lennard-Jones energies ``(n,)``, units of eps."""
+        return self.atoms_data.properties["energy"]
+
+    @property
+    def params(self) -> dict:
+        """The generation parameters (:func:`dimer_dataset` stores and compares them)."""
+        return self.atoms_data.metadata["params"]
+
+    def __repr__(self) -> str:
+        return f"Dimers({len(self)} {self.dim}-D dimers)"
 
     def target(self, label: str) -> np.ndarray:
         if label not in LABELS:
@@ -198,8 +248,8 @@ class Dimers:
         return self.r12 if label == "distance" else self.energy
 
     def subset(self, idx) -> "Dimers":
-        idx = np.asarray(idx)
-        return Dimers(self.positions[idx], self.r12[idx], self.energy[idx], self.params)
+        """The dimers ``idx`` (integers or a boolean mask), in that order: a view of ``atoms_data.subset(idx)``."""
+        return Dimers.from_atoms_data(self.atoms_data.subset(idx))
 
     def split(self, seed: int = 0, test_fraction: float = 0.3, val_fraction: float = 0.1) -> dict[str, np.ndarray]:
         """The paper's split (sec. 2.2): 70 % train / 30 % test at random; 10 % of train is validation."""
@@ -213,8 +263,8 @@ class Dimers:
         """Batch source of the Gaussian images (CNNAS eq. 1) on a ``grid^dim`` mesh over the box."""
         from tfatoms.representations.atom_images import AtomImages
 
-        n, dim = len(self), self.dim
-        return AtomImages(self.positions.reshape(-1, dim), np.arange(0, 2 * n + 1, 2), (self.params["box"],) * dim,
+        dim = self.dim
+        return AtomImages(self.positions.reshape(-1, dim), self.offsets, (self.params["box"],) * dim,
                           (positive_int(grid, "grid"),) * dim, numbers=1,
                           targets=None if label is None else self.target(label), batch_size=batch_size,
                           gamma=gamma, periodic=False)
@@ -256,33 +306,30 @@ def generate_dimers(n: int, dim: int, selection: Selection, seed: int = 0, unifo
     return Dimers(pos, r12, lj_energy(r12), _generation_params(n, dim, selection, seed, uniform_in, box))
 
 
-#: The reference of the labels, as stored with every dataset.
-REFERENCE = "exact Lennard-Jones energy, sigma = 1 A, eps = 1 (CNNAS eq. 2)"
+def _read_legacy(f, params):
+    """The layout an earlier tfatoms wrote (``positions (n, 2, dim)``, ``r12``, ``energy``, ``params`` attribute):
+    ``(stored parameters, reader)``, or None for another layout."""
+    if "params" not in f.attrs or "positions" not in f or "format" in f.attrs:
+        return None
+    stored = json.loads(f.attrs["params"])
+    return stored, lambda: Dimers(f["positions"][...], f["r12"][...], f["energy"][...], stored)
+
+
+#: The dimer HDF5 cache: an AtomsData file (:mod:`tfatoms.data.cache`).
+CACHE = DatasetCache("dimer", write=lambda data, f: data.atoms_data.write_hdf5_group(f),
+                     read=lambda f: Dimers.from_atoms_data(AtomsData.read_hdf5_group(f)), legacy=_read_legacy)
 
 
 def dimer_dataset(path, n: int, dim: int, selection: Selection, seed: int = 0, uniform_in: str = "distance",
                   box: float = BOX) -> Dimers:
     """Load a dimer dataset from the HDF5 cache at ``path``, generating and writing it on first use.
 
-    A cache made with other parameters is regenerated; the file is written under a
-    temporary name and renamed, so an interrupted run leaves no half-written cache.
+    The cache (:mod:`tfatoms.data.cache`) stores the generation parameters and checks them: a file made with
+    other parameters is a :class:`~tfatoms.data.cache.CacheMismatchError` naming the parameter (delete it or use
+    another path), a damaged one a :class:`~tfatoms.data.cache.CacheFileError`; neither is overwritten. The file is
+    written under a temporary name and renamed, so an interrupted run leaves no half-written cache; a cache of an
+    earlier tfatoms is converted in place.
     """
-    path = Path(path)
     want = _generation_params(n, dim, selection, seed, uniform_in, box)
-    if path.exists():
-        try:
-            with h5py.File(path, "r") as f:
-                params = json.loads(f.attrs["params"])
-                if params == want:
-                    return Dimers(f["positions"][...], f["r12"][...], f["energy"][...], params)
-        except (OSError, KeyError, ValueError) as err:
-            raise ValueError(f"dimer cache {path} is unreadable or truncated ({err}); delete it to regenerate") \
-                from err
-    data = generate_dimers(n, dim, selection, seed=seed, uniform_in=uniform_in, box=box)
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        f.create_dataset("positions", data=data.positions)
-        f.create_dataset("r12", data=data.r12)
-        f.create_dataset("energy", data=data.energy)
-        f.attrs["params"] = json.dumps(data.params)
-        f.attrs["reference"] = REFERENCE
-    return data
+    return CACHE.get(path, want, lambda: generate_dimers(n, dim, selection, seed=seed, uniform_in=uniform_in,
+                                                         box=box))

@@ -348,14 +348,14 @@ def _parse_qm9pack_csv(paths, progress: bool = True, max_rows: int | None = None
 
 def _read_legacy(f, params: dict):
     """A cache of the layout an earlier tfatoms wrote (``format`` attribute 1, file ``qm9_qm9pack-<version>.h5``):
-    ``(data, stored parameters)``, or None for another layout. That layout recorded the qm9pack version but no file
-    hashes: the version is compared, the hashes are taken as those requested."""
+    ``(stored parameters, reader)``, or None for another layout. That layout recorded the qm9pack version but no
+    file hashes: the version is compared, the hashes are taken as those requested."""
     if f.attrs.get("format") != 1 or "source" not in f.attrs:
         return None
     source = json.loads(f.attrs["source"])
-    data = QM9(f["numbers"][...], f["positions"][...], f["offsets"][...], f["index"][...],
-               f["smiles"].asstr()[...], {k: f["properties"][k][...] for k in PROPERTIES}, _metadata(source))
-    return data, dict(params, package=source.get("package"), version=source.get("version"))
+    return dict(params, package=source.get("package"), version=source.get("version")), lambda: QM9(
+        f["numbers"][...], f["positions"][...], f["offsets"][...], f["index"][...], f["smiles"].asstr()[...],
+        {k: f["properties"][k][...] for k in PROPERTIES}, _metadata(source))
 
 
 def _metadata(source: dict) -> dict:
