@@ -6,7 +6,13 @@ from ase.build import bulk, molecule
 
 from tfatoms import keys
 from tfatoms.representations.batch import build_batch
-from tfatoms.representations.neighbors import neighbor_pairs
+from tfatoms.representations.neighbors import neighbor_list, neighbor_pairs
+
+
+def offsets_of(batch):
+    """Cartesian offsets ``S @ cell`` of each pair, in NumPy (what the model computes inside)."""
+    cell = batch[keys.CELL][batch[keys.STRUCTURE_INDEX][batch[keys.IDX_I]]]
+    return np.einsum("pa,pab->pb", batch[keys.CELL_SHIFTS].astype(np.float64), cell)
 
 
 def test_molecule_all_pairs():
@@ -16,7 +22,7 @@ def test_molecule_all_pairs():
     assert len(batch[keys.IDX_I]) == n * (n - 1)
     assert {(i, j) for i, j in zip(batch[keys.IDX_I], batch[keys.IDX_J])} == \
         {(i, j) for i in range(n) for j in range(n) if i != j}
-    assert not batch[keys.OFFSETS].any()
+    assert not batch[keys.CELL_SHIFTS].any()
     np.testing.assert_array_equal(batch[keys.ATOMIC_NUMBERS], [8, 1, 1])
     # a molecule is centred on its centroid (exact: energies and forces are translation invariant)
     np.testing.assert_allclose(batch[keys.POSITIONS], water.positions - water.positions.mean(axis=0), atol=1e-7)
@@ -28,10 +34,10 @@ def test_molecule_all_pairs():
 def test_dtypes_and_keys():
     batch = build_batch([molecule("CH4")], dtype=np.float64)
     assert set(batch) == {keys.ATOMIC_NUMBERS, keys.POSITIONS, keys.CELL, keys.PBC, keys.STRUCTURE_INDEX,
-                          keys.N_ATOMS, keys.IDX_I, keys.IDX_J, keys.OFFSETS}
-    for k in (keys.ATOMIC_NUMBERS, keys.STRUCTURE_INDEX, keys.N_ATOMS, keys.IDX_I, keys.IDX_J):
+                          keys.N_ATOMS, keys.IDX_I, keys.IDX_J, keys.CELL_SHIFTS}
+    for k in (keys.ATOMIC_NUMBERS, keys.STRUCTURE_INDEX, keys.N_ATOMS, keys.IDX_I, keys.IDX_J, keys.CELL_SHIFTS):
         assert batch[k].dtype == np.int32, k
-    for k in (keys.POSITIONS, keys.CELL, keys.OFFSETS):
+    for k in (keys.POSITIONS, keys.CELL):
         assert batch[k].dtype == np.float64, k
     assert batch[keys.PBC].dtype == bool
     assert build_batch(molecule("CH4"))[keys.POSITIONS].dtype == np.float32
@@ -65,7 +71,9 @@ def test_periodic_pairs_equal_neighbor_pairs():
     sel = batch[keys.STRUCTURE_INDEX][batch[keys.IDX_I]] == 1
     np.testing.assert_array_equal(batch[keys.IDX_I][sel], i + 3)
     np.testing.assert_array_equal(batch[keys.IDX_J][sel], j + 3)
-    np.testing.assert_allclose(batch[keys.OFFSETS][sel], offsets)
+    np.testing.assert_allclose(offsets_of(batch)[sel], offsets)
+    _, _, shifts = neighbor_list(si.positions, si.cell[:], si.pbc, 3.0)
+    np.testing.assert_array_equal(batch[keys.CELL_SHIFTS][sel], shifts)     # the integer shifts themselves
     np.testing.assert_allclose(batch[keys.POSITIONS][3:], si.positions)
     np.testing.assert_array_equal(batch[keys.PBC], [[False] * 3, [True] * 3])
     np.testing.assert_allclose(batch[keys.CELL][1], si.cell[:])
@@ -164,15 +172,15 @@ def test_periodic_structure_far_from_cell_is_wrapped():
     a, b = build_batch(atoms, cutoff=3.0), build_batch(far, cutoff=3.0)
     assert np.abs(b[keys.POSITIONS]).max() < 10
     d_a = np.sort(np.linalg.norm(a[keys.POSITIONS][a[keys.IDX_J]] - a[keys.POSITIONS][a[keys.IDX_I]]
-                                 + a[keys.OFFSETS], axis=1))
+                                 + offsets_of(a), axis=1))
     d_b = np.sort(np.linalg.norm(b[keys.POSITIONS][b[keys.IDX_J]] - b[keys.POSITIONS][b[keys.IDX_I]]
-                                 + b[keys.OFFSETS], axis=1))
+                                 + offsets_of(b), axis=1))
     np.testing.assert_allclose(d_b, d_a, atol=1e-4)
 
 
 def test_coordinates_too_large_to_represent_are_refused():
     spread = Atoms("H2", positions=[[0, 0, 0], [1e7, 0, 0]])   # 1e7 A long even after centring
-    with pytest.raises(ValueError, match="structure 0: atoms lie up to .* cannot be represented"):
+    with pytest.raises(ValueError, match="structure 0: atom 0 lies 5e\\+06 A .* cannot be represented"):
         build_batch(spread)
     big_cell = Atoms("H", positions=[[0, 0, 0]], cell=[2e6, 2e6, 2e6], pbc=True)
     with pytest.raises(ValueError, match="periodic cell vectors longer than"):

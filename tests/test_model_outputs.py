@@ -148,7 +148,7 @@ def naive_schnet(model, atoms_list, cutoff):
         b = build_batch([atoms], cutoff=cutoff, dtype="float64")
         pos, z = b[keys.POSITIONS], b[keys.ATOMIC_NUMBERS]
         pairs = [(i, j, np.linalg.norm(pos[j] - pos[i] + off))
-                 for i, j, off in zip(b[keys.IDX_I], b[keys.IDX_J], b[keys.OFFSETS])]
+                 for i, j, off in zip(b[keys.IDX_I], b[keys.IDX_J], b[keys.CELL_SHIFTS] @ b[keys.CELL][0])]
         x = table[z]
         for block in model.interactions:
             h = dense(block.in2f, x)

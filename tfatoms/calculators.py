@@ -15,7 +15,7 @@ must equal the model's; for a model without a cutoff it truncates the pairs at t
 to zero there by itself).
 
 Skin neighbour list. Candidate pairs are searched at ``cutoff + skin`` (vesin, periodic images
-as separate pairs with Cartesian offsets) and reused while no atom has moved more than
+as separate pairs with integer cell shifts) and reused while no atom has moved more than
 ``skin / 2`` since that search and the atomic numbers, cell and pbc are unchanged (then every
 pair closer than ``cutoff`` now is among the candidates). At each call the candidates are
 filtered to ``d_ij < cutoff``, exactly the pairs a fresh search would give, so reuse never
@@ -44,7 +44,7 @@ from tfatoms._validation import atomic_numbers_array, float_dtype, numeric_array
 from tfatoms.models import Potential  # also registers the models
 from tfatoms.models.base import example_batch
 from tfatoms.representations.batch import MIN_DISTANCE, prepare_positions
-from tfatoms.representations.neighbors import neighbor_pairs
+from tfatoms.representations.neighbors import neighbor_list
 
 __all__ = ["TfatomsCalculator", "model_cutoff"]
 
@@ -67,11 +67,11 @@ def model_cutoff(model):
 class _Pairs:
     """Candidate pairs of one neighbour search and the state they were built for."""
 
-    def __init__(self, numbers, cell, pbc, positions, shift, idx_i, idx_j, offsets):
+    def __init__(self, numbers, cell, pbc, positions, shift, idx_i, idx_j, shifts):
         self.numbers, self.cell, self.pbc = numbers, cell, pbc
         self.positions = positions      # (n, 3) float64, raw ASE positions at the search
         self.shift = shift              # (n, 3) float64, raw - wrapped positions (periodic structures)
-        self.idx_i, self.idx_j, self.offsets = idx_i, idx_j, offsets
+        self.idx_i, self.idx_j, self.shifts = idx_i, idx_j, shifts   # shifts: (n_pairs, 3) int32 cell shifts
 
     def matches(self, numbers, cell, pbc):
         return (len(numbers) == len(self.numbers) and np.array_equal(numbers, self.numbers)
@@ -178,7 +178,7 @@ class TfatomsCalculator(Calculator):
                 keys.N_ATOMS: tf.TensorSpec([None], tf.int32),
                 keys.IDX_I: tf.TensorSpec([None], tf.int32),
                 keys.IDX_J: tf.TensorSpec([None], tf.int32),
-                keys.OFFSETS: tf.TensorSpec([None, 3], float_t),
+                keys.CELL_SHIFTS: tf.TensorSpec([None, 3], tf.int32),
             }
 
             def call(batch):
@@ -212,15 +212,15 @@ class TfatomsCalculator(Calculator):
                                  f"but the structure is periodic (pbc={pbc.tolist()}): give a model with a "
                                  f"cutoff, or TfatomsCalculator(..., cutoff=...) to truncate its pairs")
             i, j = np.nonzero(~np.eye(len(positions), dtype=bool))
-            offsets = np.zeros((len(i), 3))
+            shifts = np.zeros((len(i), 3), np.int32)
             shift = np.zeros_like(positions)
         else:
             wrapped = prepare_positions(positions, cell, pbc, name="atoms")
             shift = positions - wrapped
-            i, j, offsets = neighbor_pairs(wrapped, cell, pbc, self.cutoff + self.skin)
+            i, j, shifts = neighbor_list(wrapped, cell, pbc, self.cutoff + self.skin)
         self.n_neighbor_builds += 1
         return _Pairs(numbers.copy(), cell.copy(), pbc.copy(), positions.copy(), shift,
-                      np.asarray(i, np.int32), np.asarray(j, np.int32), np.asarray(offsets, np.float64))
+                      np.asarray(i, np.int32), np.asarray(j, np.int32), np.asarray(shifts, np.int32))
 
     def _batch(self, atoms):
         numbers = atomic_numbers_array(atoms.get_atomic_numbers(), name="atomic numbers of the atoms")
@@ -240,12 +240,13 @@ class TfatomsCalculator(Calculator):
         else:
             pos = positions - positions.mean(axis=0)   # offsets are zero: any translation is exact
         pos = pos.astype(self.dtype)
-        i, j, offsets = pairs.idx_i, pairs.idx_j, pairs.offsets.astype(self.dtype)
+        i, j, shifts = pairs.idx_i, pairs.idx_j, pairs.shifts
+        offsets = shifts.astype(self.dtype) @ cell.astype(self.dtype)    # as the model computes them
         if len(i):
             d = np.linalg.norm((pos[j] - pos[i] + offsets).astype(np.float64), axis=1)
             if self.cutoff is not None:
                 keep = d < self.cutoff
-                i, j, offsets, d = i[keep], j[keep], offsets[keep], d[keep]
+                i, j, shifts, d = i[keep], j[keep], shifts[keep], d[keep]
             if len(d) and d.min() < MIN_DISTANCE:
                 k = int(np.argmin(d))
                 raise ValueError(f"atoms {int(i[k])} and {int(j[k])} are on top of each other "
@@ -260,7 +261,7 @@ class TfatomsCalculator(Calculator):
             keys.N_ATOMS: np.array([n], np.int32),
             keys.IDX_I: np.ascontiguousarray(i, np.int32),
             keys.IDX_J: np.ascontiguousarray(j, np.int32),
-            keys.OFFSETS: np.ascontiguousarray(offsets.reshape(-1, 3)),
+            keys.CELL_SHIFTS: np.ascontiguousarray(shifts.reshape(-1, 3), np.int32),
         }
         return batch, bool(pbc.all())
 

@@ -14,12 +14,18 @@ key                    shape                    dtype      meaning
 ``N_ATOMS``            (n_structures,)          int32      atoms per structure
 ``IDX_I``              (n_pairs,)               int32      centre atom of each pair (global index)
 ``IDX_J``              (n_pairs,)               int32      neighbour atom of each pair (global index)
+``CELL_SHIFTS``        (n_pairs, 3)             int32      integer cell shift S of the image of j
 ``OFFSETS``            (n_pairs, 3)             float      Cartesian shift of the image of j, Angstrom
 =====================  =======================  =========  ==========================================
 
-The pair vector is ``r_ij = positions[j] - positions[i] + offsets``; models
-compute distances from it so that forces and stress by autodiff are exact
-under periodic boundaries.
+The pair vector is ``r_ij = positions[j] - positions[i] + S_ij @ cell`` with the cell of
+the pair's structure: the batches tfatoms builds (:mod:`tfatoms.representations.padded`,
+:func:`~tfatoms.representations.build_batch`, the ASE calculator) carry ``CELL_SHIFTS``
+and the model computes the Cartesian offsets from the cell
+(:func:`tfatoms.models.geometry.pair_vectors`), so forces, stress and variable-cell runs by
+autodiff are exact under periodic boundaries. A batch written by hand may carry Cartesian
+``OFFSETS`` instead (``r_ij = positions[j] - positions[i] + offsets``); a batch with both is
+refused. Without either, pairs have no offset (molecules).
 
 Outputs of models and labels of datasets:
 
@@ -41,6 +47,7 @@ N_ATOMS = "n_atoms"
 IDX_I = "idx_i"
 IDX_J = "idx_j"
 OFFSETS = "offsets"
+CELL_SHIFTS = "cell_shifts"
 
 # Outputs of models / labels of datasets.
 ENERGY = "energy"

@@ -24,7 +24,7 @@ def example_batch(dtype="float32") -> dict:
         keys.N_ATOMS: np.array([2], np.int32),
         keys.IDX_I: np.array([0, 1], np.int32),
         keys.IDX_J: np.array([1, 0], np.int32),
-        keys.OFFSETS: np.zeros((2, 3), dtype),
+        keys.CELL_SHIFTS: np.zeros((2, 3), np.int32),
     }
 
 

@@ -6,16 +6,39 @@ import tensorflow as tf
 from tfatoms import keys
 
 
+def pair_offsets(batch, dtype):
+    """Cartesian offsets of the image of ``j`` (n_pairs, 3), Angstrom, or ``None`` for a batch without any.
+
+    From ``CELL_SHIFTS``: ``S_ij @ cell`` with the cell of the pair's structure (the
+    structure of atom ``i``), computed here so that a strained or changed cell moves the
+    images with it (stress by autodiff, variable-cell relaxations). From ``OFFSETS``
+    (a batch written by hand): as given. A batch with both is refused: they could disagree.
+    """
+    if keys.CELL_SHIFTS in batch:
+        if keys.OFFSETS in batch:
+            raise ValueError(f"the batch has both {keys.CELL_SHIFTS!r} and {keys.OFFSETS!r}: give the integer "
+                             f"cell shifts (the model computes the offsets from the cell) or the Cartesian "
+                             f"offsets, not both")
+        shifts = tf.cast(batch[keys.CELL_SHIFTS], dtype)
+        cell = tf.cast(batch[keys.CELL], dtype)
+        pair_cell = tf.gather(cell, tf.gather(batch[keys.STRUCTURE_INDEX], batch[keys.IDX_I]))
+        return tf.einsum("pa,pab->pb", shifts, pair_cell)
+    if keys.OFFSETS in batch:
+        return tf.cast(batch[keys.OFFSETS], dtype)
+    return None
+
+
 def pair_vectors(batch):
     """``r_ij = r_j - r_i + offset_ij`` (n_pairs, 3) and ``d_ij = |r_ij|`` (n_pairs,), Angstrom.
 
-    Offsets are the Cartesian shifts of the periodic image of ``j`` (zero for
-    molecules); the batch holds no pairs with ``d_ij = 0`` (``build_batch``
-    rejects overlapping atoms), so the norm is differentiable everywhere used.
+    Offsets (:func:`pair_offsets`) are the Cartesian shifts of the periodic image of
+    ``j`` (zero for molecules); the batch holds no pairs with ``d_ij = 0``
+    (the batch builders reject overlapping atoms), so the norm is differentiable everywhere used.
     """
     positions = tf.convert_to_tensor(batch[keys.POSITIONS])
     idx_i, idx_j = batch[keys.IDX_I], batch[keys.IDX_J]
     vectors = tf.gather(positions, idx_j) - tf.gather(positions, idx_i)
-    if keys.OFFSETS in batch:
-        vectors = vectors + tf.cast(batch[keys.OFFSETS], positions.dtype)
+    offsets = pair_offsets(batch, positions.dtype)
+    if offsets is not None:
+        vectors = vectors + offsets
     return vectors, tf.norm(vectors, axis=-1)

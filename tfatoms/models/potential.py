@@ -30,7 +30,7 @@ class Potential(AtomisticModel):
             other outputs (``keys.ATOMWISE_ENERGY``, ...) are passed through.
         compute_forces: return ``forces`` (n_atoms, 3), eV/A.
         compute_stress: return ``stress`` (n_structures, 3, 3), eV/A^3; needs ``CELL``
-            (and ``OFFSETS`` for pairs across the boundary).
+            (and ``CELL_SHIFTS`` or ``OFFSETS`` for pairs across the boundary).
 
     Output: dict with ``energy`` (n_structures,) in eV, the requested derivatives and any other
     outputs of the energy model.
@@ -105,13 +105,17 @@ class Potential(AtomisticModel):
 
 
 def _strained(batch, positions, strain):
-    """Apply the symmetric deformation ``1 + eps`` of each structure to positions, cell and offsets."""
+    """Apply the symmetric deformation ``1 + eps`` of each structure to positions, cell and offsets.
+
+    Offsets computed from ``CELL_SHIFTS`` follow the strained cell inside the model
+    (:func:`tfatoms.models.geometry.pair_offsets`); Cartesian ``OFFSETS`` are strained here.
+    """
     sym = 0.5 * (strain + tf.linalg.matrix_transpose(strain))
     structure = batch[keys.STRUCTURE_INDEX]
     batch[keys.POSITIONS] = positions + tf.einsum("ni,nij->nj", positions, tf.gather(sym, structure))
     cell = tf.convert_to_tensor(batch[keys.CELL], dtype=positions.dtype)
     batch[keys.CELL] = cell + tf.einsum("sai,sij->saj", cell, sym)
-    if keys.OFFSETS in batch:
+    if keys.OFFSETS in batch and keys.CELL_SHIFTS not in batch:   # with shifts the offsets follow the cell
         offsets = tf.convert_to_tensor(batch[keys.OFFSETS], dtype=positions.dtype)
         pair_structure = tf.gather(structure, batch[keys.IDX_I])
         batch[keys.OFFSETS] = offsets + tf.einsum("pi,pij->pj", offsets, tf.gather(sym, pair_structure))

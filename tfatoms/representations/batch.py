@@ -17,9 +17,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from tfatoms import keys
-from tfatoms._validation import atomic_numbers_array, float_dtype, numeric_array, positions_array
-from tfatoms.representations.neighbors import neighbor_pairs
 
 #: Two atoms closer than this (Angstrom) are treated as the same point: an error.
 MIN_DISTANCE = 1e-6
@@ -82,22 +79,25 @@ def check_overlaps(name: str, pos, i, j, offsets=None):
 
 
 def build_batch(structures, cutoff: float | None = None, dtype=np.float32) -> dict:
-    """Concatenate ``ase.Atoms`` structures into one atomistic batch.
+    """Concatenate ``ase.Atoms`` structures into one atomistic batch (no padding).
+
+    The same path training takes: :meth:`StructureBatches.collate
+    <tfatoms.representations.padded.StructureBatches.collate>` with ``pad=False``.
 
     Parameters
     ----------
     structures : ``ase.Atoms`` or a list of them.
-    cutoff : neighbour cutoff in Angstrom. ``None``: every ordered pair ``i != j`` of each
-        structure, with zero offsets (molecules only; a periodic structure raises).
-    dtype : float type of ``POSITIONS``, ``CELL`` and ``OFFSETS``: float32 or float64.
+    cutoff : neighbour cutoff in Angstrom (give the model's, ``model.cutoff``). ``None``: every
+        ordered pair ``i != j`` of each structure (molecules only; a periodic structure raises).
+    dtype : float type of ``POSITIONS`` and ``CELL``: float32 or float64.
 
     Returns
     -------
     dict with the keys of :mod:`tfatoms.keys`: ``ATOMIC_NUMBERS`` (n_atoms,) int32,
     ``POSITIONS`` (n_atoms, 3), ``CELL`` (n_structures, 3, 3), ``PBC`` (n_structures, 3)
     bool, ``STRUCTURE_INDEX`` (n_atoms,) int32, ``N_ATOMS`` (n_structures,) int32,
-    ``IDX_I``/``IDX_J`` (n_pairs,) int32 global atom indices, ``OFFSETS`` (n_pairs, 3),
-    Angstrom, with ``r_ij = positions[j] - positions[i] + offsets``.
+    ``IDX_I``/``IDX_J`` (n_pairs,) int32 global atom indices, ``CELL_SHIFTS`` (n_pairs, 3) int32,
+    with ``r_ij = positions[j] - positions[i] + CELL_SHIFTS @ cell``.
 
     ``POSITIONS`` are those of :func:`prepare_positions`: a molecule centred on its
     centroid, a periodic structure wrapped into its cell (energies and forces are the same).
@@ -106,62 +106,10 @@ def build_batch(structures, cutoff: float | None = None, dtype=np.float32) -> di
     non-finite positions, unknown elements, coordinates too large to represent or two
     atoms closer than 1e-6 Angstrom (in ``dtype``).
     """
-    dtype = float_dtype(dtype)
+    from tfatoms.representations.padded import StructureBatches
+
     if hasattr(structures, "get_positions"):
         structures = [structures]
     structures = list(structures)
-    if not structures:
-        raise ValueError("structures is empty: nothing to batch")
-    if cutoff is not None:
-        cutoff = float(cutoff)
-        if not np.isfinite(cutoff) or cutoff <= 0:
-            raise ValueError(f"cutoff must be a positive finite distance in Angstrom or None, got {cutoff}")
-
-    parts = {k: [] for k in (keys.ATOMIC_NUMBERS, keys.POSITIONS, keys.CELL, keys.PBC, keys.N_ATOMS,
-                             keys.IDX_I, keys.IDX_J, keys.OFFSETS)}
-    first = 0
-    for s, atoms in enumerate(structures):
-        try:
-            raw = atoms.get_positions()
-            numbers = atoms.get_atomic_numbers()
-            cell = atoms.get_cell()[:]
-            pbc = atoms.get_pbc()
-        except AttributeError:
-            raise ValueError(f"structure {s} is not an ase.Atoms object: {type(atoms).__name__}") from None
-        name = f"positions of structure {s}"
-        pos = positions_array(numeric_array(raw, name), name=name)
-        z = atomic_numbers_array(numbers, n_atoms=len(pos), name=f"atomic numbers of structure {s}")
-        cell = numeric_array(cell, f"cell of structure {s}")
-        pbc = np.asarray(pbc, dtype=bool)
-        if cutoff is None and pbc.any():
-            raise ValueError(f"structure {s} is periodic (pbc={pbc.tolist()}): give a cutoff")
-        pos = prepare_positions(pos, cell, pbc, name=f"structure {s}")
-        if cutoff is None:
-            i, j = np.nonzero(~np.eye(len(pos), dtype=bool))
-            offsets = np.zeros((len(i), 3))
-        else:
-            i, j, offsets = neighbor_pairs(pos, cell, pbc, cutoff)
-        pos_cast, offsets_cast = pos.astype(dtype), offsets.reshape(-1, 3).astype(dtype)
-        check_overlaps(f"structure {s}", pos_cast, i, j, offsets_cast)
-        parts[keys.ATOMIC_NUMBERS].append(z)
-        parts[keys.POSITIONS].append(pos_cast)
-        parts[keys.CELL].append(cell)
-        parts[keys.PBC].append(pbc)
-        parts[keys.N_ATOMS].append(len(pos))
-        parts[keys.IDX_I].append(i + first)
-        parts[keys.IDX_J].append(j + first)
-        parts[keys.OFFSETS].append(offsets_cast)
-        first += len(pos)
-
-    n_atoms = np.array(parts[keys.N_ATOMS], np.int32)
-    return {
-        keys.ATOMIC_NUMBERS: np.concatenate(parts[keys.ATOMIC_NUMBERS]).astype(np.int32),
-        keys.POSITIONS: np.concatenate(parts[keys.POSITIONS]).astype(dtype),
-        keys.CELL: np.stack(parts[keys.CELL]).astype(dtype),
-        keys.PBC: np.stack(parts[keys.PBC]),
-        keys.STRUCTURE_INDEX: np.repeat(np.arange(len(n_atoms), dtype=np.int32), n_atoms),
-        keys.N_ATOMS: n_atoms,
-        keys.IDX_I: np.concatenate(parts[keys.IDX_I]).astype(np.int32),
-        keys.IDX_J: np.concatenate(parts[keys.IDX_J]).astype(np.int32),
-        keys.OFFSETS: np.concatenate(parts[keys.OFFSETS]).reshape(-1, 3).astype(dtype),
-    }
+    data = StructureBatches.from_atoms(structures, cutoff=cutoff, dtype=dtype, batch_size=max(1, len(structures)))
+    return data.collate(np.arange(len(data)), pad=False)

@@ -19,7 +19,7 @@ from tfatoms._validation import finite_array, positions_array
 
 
 def neighbor_pairs(positions, cell, pbc, cutoff: float, self_interaction: bool = False):
-    """All directed pairs ``(i, j, image of j)`` with ``|r_ij| < cutoff``.
+    """All directed pairs ``(i, j, image of j)`` with ``|r_ij| < cutoff``, with Cartesian offsets.
 
     Parameters
     ----------
@@ -36,8 +36,27 @@ def neighbor_pairs(positions, cell, pbc, cutoff: float, self_interaction: bool =
     idx_i : (n_pairs,) int32, centre atom.
     idx_j : (n_pairs,) int32, neighbour atom.
     offsets : (n_pairs, 3) float64, Cartesian shift ``S @ cell`` (Angstrom) of the image of j,
-        with ``S`` the integer cell shift. Pairs are sorted by i, then j, then shift.
+        with ``S`` the integer cell shift of :func:`neighbor_list`. Pairs are sorted by i, then j, then shift.
     """
+    i, j, shifts, cell = _search(positions, cell, pbc, cutoff, self_interaction)
+    return i, j, shifts.astype(np.float64) @ cell
+
+
+def neighbor_list(positions, cell, pbc, cutoff: float, self_interaction: bool = False):
+    """All directed pairs ``(i, j, S)`` with ``|r_j - r_i + S @ cell| < cutoff``, with integer cell shifts.
+
+    The same pairs, in the same order, as :func:`neighbor_pairs`, but the image of ``j``
+    is given by its integer cell shift ``S`` (n_pairs, 3) int32 instead of the Cartesian
+    offset: what atomistic batches carry (``keys.CELL_SHIFTS``), so that the model computes
+    the offsets from the cell and stress (a derivative with respect to the cell) is exact.
+    Arguments and errors as :func:`neighbor_pairs`.
+    """
+    i, j, shifts, _ = _search(positions, cell, pbc, cutoff, self_interaction)
+    return i, j, shifts.astype(np.int32)
+
+
+def _search(positions, cell, pbc, cutoff, self_interaction):
+    """Validated vesin search: sorted ``(i, j, integer shifts, (3, 3) cell)``."""
     pos = positions_array(positions, dim=3)
     periodic = np.asarray(pbc, dtype=bool)
     if periodic.shape not in ((), (3,)):
@@ -64,7 +83,7 @@ def neighbor_pairs(positions, cell, pbc, cutoff: float, self_interaction: bool =
         j = np.concatenate([j, np.arange(n)])
         shifts = np.concatenate([shifts, np.zeros((n, 3), np.int64)])
     order = _sort_order(i, j, shifts, n)
-    return i[order].astype(np.int32), j[order].astype(np.int32), shifts[order].astype(np.float64) @ cell
+    return i[order].astype(np.int32), j[order].astype(np.int32), shifts[order], cell
 
 
 def _sort_order(i, j, shifts, n):

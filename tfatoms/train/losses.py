@@ -10,7 +10,7 @@ scalar tensor:
   (Pukrittayakamee et al. 2009), with an optional stress term.
 
 Layout of keyed ``targets`` / ``weights`` (what
-:class:`~tfatoms.representations.padded.MoleculeBatches` gives when it has forces):
+:class:`~tfatoms.representations.padded.StructureBatches` gives when it has forces or stress):
 
 =========================  =================  =============================================
 key                        shape              meaning

@@ -5,7 +5,8 @@ The data is any *batch source*
 ``len()``, ``n_batches()`` and ``batches(shuffle_seed=None)`` yielding ``(indices,
 inputs, targets, weights)`` with NumPy ``inputs`` (an array or a dict of arrays)
 that the model takes, and per-example ``weights`` (0 for padding):
-:class:`~tfatoms.representations.padded.MoleculeBatches` for molecules,
+:class:`~tfatoms.representations.padded.StructureBatches` for molecules and periodic cells
+(``MoleculeBatches`` for molecules),
 :class:`~tfatoms.representations.atom_images.AtomImages` for EDNN sheets.
 
 The thesis protocol (sec. 4.4): squared loss, Adam, 32 molecules per batch,
@@ -27,8 +28,9 @@ early stopping on the validation error, the best model kept. Here:
 Energy+force training (thesis ch. 5): ``BatchTrainer(model, loss=EnergyForceLoss(rho=0.01))``
 wraps an energy model in :class:`~tfatoms.models.Potential` (or takes a ``Potential``),
 so forces are ``-dE/dR`` by autodiff with the second-order tape kept in the train step
-only; the batch source must carry forces (``MoleculeBatches(..., forces=...)``, keyed
-targets, see :mod:`tfatoms.train.losses`). Validation then reports per-key metrics
+only; the batch source must carry forces (``StructureBatches(..., forces=...)``, keyed
+targets, see :mod:`tfatoms.train.losses`; with ``EnergyForceLoss(stress_weight=...)``
+also ``stress=`` of bulk cells). Validation then reports per-key metrics
 (:func:`~tfatoms.train.metrics.energy_force_metrics`: energy MAE/RMSE per structure and
 per atom, force component MAE/RMSE) and early stopping, the best checkpoint and
 ``best_val_mae`` follow ``monitor`` (default: the loss' ``combined_mae``,
@@ -121,7 +123,7 @@ def check_forces(data, which: str):
     forces = getattr(data, "forces", None)
     if forces is None:
         raise ValueError(f"{which} set has no forces, but the loss trains on forces: pass forces= to "
-                         f"MoleculeBatches (one (n_atoms, 3) array per molecule, eV/A)")
+                         f"StructureBatches / MoleculeBatches (one (n_atoms, 3) array per structure, eV/A)")
     if hasattr(data, "check_forces"):
         data.check_forces(hint=f"every structure of a force-trained {which} set needs forces; remove or fix "
                                f"those records before training")
@@ -347,7 +349,7 @@ class BatchTrainer:
             if getattr(self.loss, "needs_stress", False) and (getattr(train, "stress", None) is None
                                                              or getattr(val, "stress", None) is None):
                 raise ValueError(f"{self.loss!r} trains on stress, but the batch sources carry none "
-                                 f"(MoleculeBatches holds molecules only: no cell, no stress)")
+                                 f"(give StructureBatches(..., stress=...) bulk cells with stress, eV/A^3)")
         self._check_numbers(train)
         self._check_numbers(val)
         ckpt = Path(checkpoint_dir)
