@@ -1,4 +1,6 @@
 """Porous graphene (EDNN sec. 3.2.2, 3.3): sheet builders, REBO reference, dataset, streamed inference, pretrained model."""
+import json
+
 import numpy as np
 import pytest
 
@@ -189,8 +191,76 @@ def test_dataset_generation_splits_by_geometry_and_resumes(tmp_path, monkeypatch
 def test_truncated_dataset_file_is_a_clear_error(tmp_path):
     bad = tmp_path / "bad.h5"
     bad.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)
-    with pytest.raises(ValueError, match="generate again"):
+    with pytest.raises(ValueError, match=f"{bad} is unreadable or truncated.*generate again"):
         pg.load_porous_graphene(bad)
+
+
+def _synthetic(n=5, seed=0):
+    """A PorousGrapheneData of ``n`` random carbon configurations (no MD), as the generator lays it out."""
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(3, 9, n)
+    total = int(counts.sum())
+    return pg.PorousGrapheneData(
+        positions=rng.uniform(0, 17, (total, 3)), forces=rng.normal(size=(total, 3)).astype(np.float32),
+        offsets=np.concatenate([[0], np.cumsum(counts)]), energy=rng.normal(-7.4, 0.1, n) * counts,
+        geometry=np.arange(n) // 2, split=np.array([0, 0, 1, 2, 2][:n], np.int8), cell=np.array([17.2, 17.0, 20.0]),
+        attrs={"params": {"n_geometries": 3, "seed": seed}, "reference": "LAMMPS REBO (test)", "md": "none"})
+
+
+def test_dataset_is_a_view_of_its_atoms_data():
+    data = _synthetic()
+    ad = data.to_atoms_data()
+    assert ad is data.atoms_data and len(ad) == len(data) == 5
+    assert data.positions is ad.positions and data.offsets is ad.ptr and data.forces is ad.properties["forces"]
+    assert ad.units == {"positions": "A", "energy": "eV", "forces": "eV/A"} and ad.per_atom == {"forces"}
+    np.testing.assert_array_equal(data.cell, [17.2, 17.0, 20.0])
+    for k in range(len(data)):
+        atoms = ad[k]
+        assert set(atoms.numbers) == {6} and atoms.pbc.tolist() == [True, True, False]
+        np.testing.assert_array_equal(atoms.positions, data.config(k))
+        np.testing.assert_array_equal(atoms.cell.lengths(), data.cell)
+        assert atoms.get_potential_energy() == data.energy[k]
+        np.testing.assert_array_equal(atoms.get_forces(), data.forces[data.offsets[k]:data.offsets[k + 1]])
+        assert atoms.info["geometry"] == data.geometry[k] and atoms.info["split"] == data.split[k]
+        np.testing.assert_array_equal(data.atoms(k).positions, atoms.positions)
+    assert data.indices("test").tolist() == [3, 4] and data.attrs["params"]["n_geometries"] == 3
+
+
+def test_dataset_file_round_trip_and_the_layout_of_an_earlier_tfatoms(tmp_path):
+    import h5py
+
+    from tfatoms.data.cache import CacheMismatchError, LegacyCacheWarning
+
+    data = _synthetic()
+    path = pg.CACHE.store(tmp_path / "pg.h5", data.attrs["params"], data)
+    again = pg.load_porous_graphene(path)
+    for key in ("positions", "forces", "offsets", "energy", "geometry", "split", "cell"):
+        np.testing.assert_array_equal(getattr(again, key), getattr(data, key))
+    assert again.attrs["reference"] == "LAMMPS REBO (test)"
+    # the flat layout an earlier tfatoms wrote: converted in place with a warning, same arrays
+    old = tmp_path / "old.h5"
+    with h5py.File(old, "w") as fh:
+        for key in ("positions", "offsets", "energy", "geometry", "split", "cell"):
+            fh[key] = getattr(data, key)
+        fh["forces"] = data.forces.astype(np.float32)
+        fh.attrs["params"] = json.dumps(data.attrs["params"])
+        fh.attrs["reference"] = "LAMMPS REBO (test)"
+        fh.attrs["md"] = "none"
+    with pytest.warns(LegacyCacheWarning, match="converted in place"):
+        converted = pg.load_porous_graphene(old)
+    for key in ("positions", "forces", "offsets", "energy", "geometry", "split", "cell"):
+        np.testing.assert_array_equal(getattr(converted, key), getattr(data, key))
+    with h5py.File(old) as fh:
+        assert fh.attrs["cache_format"] == 1 and fh.attrs["format"] == "tfatoms.AtomsData"
+    # a missing file, and unfinished chunks of other parameters (checked before any MD is run)
+    with pytest.raises(FileNotFoundError, match="generate_porous_graphene"):
+        pg.load_porous_graphene(tmp_path / "none.h5")
+    parts = tmp_path / "new.h5.parts"
+    parts.mkdir()
+    (parts / "params.json").write_text(json.dumps(dict(n_geometries=16, n_snapshots=3, seed=0, temperature=1000.0,
+                                                       n_equilibrate=40, interval=20, blocks=[1, 1])))
+    with pytest.raises(CacheMismatchError, match=r"new\.h5\.parts .*n_snapshots: stored 3, requested 2"):
+        _tiny_dataset(tmp_path / "new.h5")
 
 
 # ----------------------------------------------------------------------------- images and streamed inference

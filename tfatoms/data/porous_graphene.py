@@ -19,43 +19,88 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 
-from tfatoms._io import atomic_path
+from tfatoms._io import atomic_path, exclusive, write_json
 from tfatoms._validation import non_negative_int, positive_int
+from tfatoms.data.atoms import AtomsData, AtomsDataView
+from tfatoms.data.cache import CacheFileError, DatasetCache, check_params
 from tfatoms.data.sheets import CARBON, DEFAULT_HOLE_DENSITY, DEFAULT_RADIUS_RANGE, VACUUM, PorousSheet
 
 SPLITS = ("train", "val", "test")
 _CHUNK = 8          # starting geometries per resumable chunk
 
 
-@dataclass
-class PorousGrapheneData:
+class PorousGrapheneData(AtomsDataView):
     """Configurations of porous graphene sheets with reference energies (eV) and forces (eV/A).
 
     ``positions[offsets[k]:offsets[k + 1]]`` are the atoms of configuration ``k``;
     all configurations share the orthogonal cell ``cell`` (Angstrom, z = vacuum).
+
+    A view of one :class:`~tfatoms.data.atoms.AtomsData` (:attr:`atoms_data`): carbon atoms, the cell
+    ``diag(cell)`` periodic in x and y, per-structure ``energy`` (eV), ``geometry`` (starting geometry) and
+    ``split`` (0 train, 1 val, 2 test), per-atom ``forces`` (eV/A); ``attrs`` (generation parameters, reference,
+    MD protocol) is its metadata. ``positions``, ``offsets`` (its ``ptr``), ``forces``, ``energy``, ``geometry``
+    and ``split`` are the AtomsData's arrays (forces float64: the float32 values stored by the MD, widened exactly).
     """
 
-    positions: np.ndarray     # (n_total, 3)
-    forces: np.ndarray        # (n_total, 3)
-    offsets: np.ndarray       # (n + 1,)
-    energy: np.ndarray        # (n,) eV
-    geometry: np.ndarray      # (n,) starting geometry of each configuration
-    split: np.ndarray         # (n,) 0 train, 1 val, 2 test
-    cell: np.ndarray          # (3,)
-    attrs: dict
+    def __init__(self, positions, forces, offsets, energy, geometry, split, cell, attrs):
+        cell = np.asarray(cell, np.float64)
+        if cell.shape != (3,):
+            raise ValueError(f"cell must be the 3 lengths of the orthogonal cell (Angstrom), got shape {cell.shape}")
+        positions = np.asarray(positions)
+        self.atoms_data = AtomsData(
+            np.full(len(positions), CARBON), positions, offsets, cell=np.diag(cell), pbc=(True, True, False),
+            properties={"energy": energy, "forces": forces, "geometry": geometry, "split": split},
+            per_atom={"forces"}, units={"energy": "eV", "forces": "eV/A"},
+            metadata={"source": "porous graphene (REBO MD, tfatoms.data.porous_graphene)", **dict(attrs),
+                      "cell": cell.tolist()})
 
-    def __len__(self) -> int:
-        return len(self.energy)
+    @classmethod
+    def from_atoms_data(cls, data: AtomsData) -> "PorousGrapheneData":
+        """A view of ``data`` (per-structure ``energy``, ``geometry``, ``split``, per-atom ``forces``, one cell)."""
+        lacking = [k for k in ("energy", "forces", "geometry", "split") if k not in data.properties]
+        if lacking or "cell" not in data.metadata:
+            raise ValueError(f"a PorousGrapheneData view needs the properties energy, forces, geometry, split and "
+                             f"metadata['cell']; lacking {lacking or ['cell']}{data._source_text()}")
+        self = cls.__new__(cls)
+        self.atoms_data = data
+        return self
 
     @property
-    def n_atoms(self) -> np.ndarray:
-        return np.diff(self.offsets)
+    def forces(self) -> np.ndarray:
+        """``(n_total, 3)`` eV/A."""
+        return self.atoms_data.properties["forces"]
+
+    @property
+    def energy(self) -> np.ndarray:
+        """``(n,)`` eV, the REBO potential energy of each configuration."""
+        return self.atoms_data.properties["energy"]
+
+    @property
+    def geometry(self) -> np.ndarray:
+        """``(n,)`` starting geometry of each configuration."""
+        return self.atoms_data.properties["geometry"]
+
+    @property
+    def split(self) -> np.ndarray:
+        """``(n,)`` 0 train, 1 val, 2 test."""
+        return self.atoms_data.properties["split"]
+
+    @property
+    def cell(self) -> np.ndarray:
+        """``(3,)`` lengths of the orthogonal cell shared by all configurations, Angstrom."""
+        return np.asarray(self.atoms_data.metadata["cell"], np.float64)
+
+    @property
+    def attrs(self) -> dict:
+        """Generation parameters (``params``), ``reference``, ``units`` and ``md`` protocol (the metadata)."""
+        return self.atoms_data.metadata
+
+    def __repr__(self) -> str:
+        return f"PorousGrapheneData({len(self)} configurations, {self.atoms_data.n_atoms_total} atoms)"
 
     @property
     def area(self) -> float:
@@ -126,32 +171,81 @@ def _chunk_job(args):
                 energy=np.array(energy), geometry=np.array(geometry))
 
 
+def _write(data: PorousGrapheneData, f) -> None:
+    data.atoms_data.write_hdf5_group(f)
+
+
+def _read(f) -> PorousGrapheneData:
+    data = AtomsData.read_hdf5_group(f)
+    return PorousGrapheneData.from_atoms_data(data)
+
+
+def _read_legacy(f, params):
+    """The layout an earlier tfatoms wrote (flat datasets ``positions``, ``forces``, ``offsets``, ``energy``,
+    ``geometry``, ``split``, ``cell``; attributes ``params`` (JSON), ``reference``, ``units``, ``md``)."""
+    if "params" not in f.attrs or "offsets" not in f or "format" in f.attrs:
+        return None
+    attrs = {k: (json.loads(v) if k == "params" else v) for k, v in f.attrs.items()}
+
+    def read():
+        data = {k: f[k][()] for k in ("positions", "forces", "offsets", "energy", "geometry", "split", "cell")}
+        if data["offsets"][-1] != len(data["positions"]) or len(data["offsets"]) != len(data["energy"]) + 1:
+            raise ValueError("offsets do not match positions/energies (truncated file?)")
+        return PorousGrapheneData(attrs=attrs, **data)
+
+    return attrs["params"], read
+
+
+#: The porous graphene dataset file: an AtomsData file with its generation parameters (:mod:`tfatoms.data.cache`).
+CACHE = DatasetCache("porous graphene", write=_write, read=_read, legacy=_read_legacy,
+                     remedy="delete it and generate again")
+
+
 def generate_porous_graphene(path, n_geometries: int = 1200, n_snapshots: int = 8, seed: int = 0,
                              temperature: float = 1000.0, n_equilibrate: int = 600, interval: int = 100,
                              blocks=(2, 2), workers: int = 1, progress: bool = True) -> Path:
     """Generate (or finish generating) the dataset at ``path`` (HDF5) and return the path.
 
-    An existing file made with the same parameters is kept; one made with other
-    parameters is an error (choose another path). Cost: about 1 s per starting
+    An existing file made with the same parameters is kept; one made with other parameters is a
+    :class:`~tfatoms.data.cache.CacheMismatchError` naming the parameter (choose another path), and so are
+    unfinished chunks under ``<path>.parts/`` of other parameters; a damaged file is a
+    :class:`~tfatoms.data.cache.CacheFileError` (:mod:`tfatoms.data.cache`). A file of an earlier tfatoms is
+    converted in place. While it is generated the directory of ``path`` is locked
+    (:func:`tfatoms._io.exclusive`). Cost: about 1 s per starting
     geometry per core (REBO, ~420 atoms, ``n_equilibrate + n_snapshots * interval``
     steps of 0.5 fs).
     """
-    from tqdm.auto import tqdm
-
     path = Path(path)
     params = dict(n_geometries=positive_int(n_geometries, "n_geometries"),
                   n_snapshots=positive_int(n_snapshots, "n_snapshots"), seed=non_negative_int(seed, "seed"),
                   temperature=float(temperature), n_equilibrate=non_negative_int(n_equilibrate, "n_equilibrate"),
                   interval=positive_int(interval, "interval"), blocks=[int(b) for b in blocks])
-    if path.exists():
-        with h5py.File(path, "r") as fh:
-            stored = json.loads(fh.attrs["params"])
-        if stored != params:
-            raise ValueError(f"{path} was generated with {stored}, not {params}: use another path or delete it")
+    if CACHE.load(path, params, read=False) is not None:
         return path
+    with exclusive(path.parent, "dataset directory"):
+        if CACHE.load(path, params, read=False) is None:    # else: finished by another process meanwhile
+            CACHE.store(path, params, _generate(path, params, workers, progress))
+        shutil.rmtree(path.with_name(path.name + ".parts"), ignore_errors=True)
+    return path
+
+
+def _generate(path: Path, params: dict, workers: int, progress: bool) -> PorousGrapheneData:
+    """Run (or finish) the MD of every chunk of starting geometries under ``<path>.parts/``; the whole dataset."""
+    from tqdm.auto import tqdm
+
     parts = path.with_name(path.name + ".parts")
     parts.mkdir(parents=True, exist_ok=True)
-    (parts / "params.json").write_text(json.dumps(params))
+    manifest = parts / "params.json"
+    if manifest.exists():
+        try:
+            stored = json.loads(manifest.read_text())
+        except (OSError, ValueError) as err:
+            raise CacheFileError(f"unfinished porous graphene chunks {parts}: unreadable {manifest.name} ({err}); "
+                                 f"delete the directory to start again", manifest) from None
+        check_params(parts, stored, params, "unfinished porous graphene chunks",
+                     "delete the directory to start again, or use another path")
+    else:
+        write_json(manifest, params)
     chunks = [(g0, min(g0 + _CHUNK, params["n_geometries"]), params)
               for g0 in range(0, params["n_geometries"], _CHUNK)]
     todo = [c for c in chunks if not (parts / f"chunk_{c[0]:07d}.npz").exists()]
@@ -181,35 +275,27 @@ def generate_porous_graphene(path, n_geometries: int = 1200, n_snapshots: int = 
             results.append({k: z[k] for k in z.files})
     counts = np.concatenate([r["counts"] for r in results])
     geometry = np.concatenate([r["geometry"] for r in results])
-    split = geometry_splits(params["n_geometries"], params["seed"])[geometry]
     sheet = starting_geometry(0, params["seed"], params["blocks"])
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as fh:
-        fh["positions"] = np.concatenate([r["positions"] for r in results])
-        fh["forces"] = np.concatenate([r["forces"] for r in results])
-        fh["offsets"] = np.concatenate([[0], np.cumsum(counts)])
-        fh["energy"] = np.concatenate([r["energy"] for r in results])
-        fh["geometry"] = geometry
-        fh["split"] = split
-        fh["cell"] = np.array([*sheet.size, VACUUM])
-        fh.attrs["params"] = json.dumps(params)
-        from tfatoms.data.lammps_rebo import REFERENCE
-        fh.attrs["reference"] = REFERENCE
-        fh.attrs["units"] = "positions Angstrom, energy eV (REBO potential energy), forces eV/Angstrom"
-        fh.attrs["md"] = (f"Nose-Hoover NVT {params['temperature']} K, timestep 0.5 fs, Tdamp 50 fs, "
-                          f"{params['n_equilibrate']} equilibration steps, snapshot every {params['interval']} steps")
-    shutil.rmtree(parts)
-    return path
+    from tfatoms.data.lammps_rebo import REFERENCE
+
+    md = (f"Nose-Hoover NVT {params['temperature']} K, timestep 0.5 fs, Tdamp 50 fs, "
+          f"{params['n_equilibrate']} equilibration steps, snapshot every {params['interval']} steps")
+    return PorousGrapheneData(
+        positions=np.concatenate([r["positions"] for r in results]),
+        forces=np.concatenate([r["forces"] for r in results]), offsets=np.concatenate([[0], np.cumsum(counts)]),
+        energy=np.concatenate([r["energy"] for r in results]), geometry=geometry,
+        split=geometry_splits(params["n_geometries"], params["seed"])[geometry],
+        cell=np.array([*sheet.size, VACUUM]),
+        attrs={"params": params, "reference": REFERENCE,
+               "units": "positions Angstrom, energy eV (REBO potential energy), forces eV/Angstrom", "md": md})
 
 
 def load_porous_graphene(path) -> PorousGrapheneData:
-    """Read a dataset written by :func:`generate_porous_graphene`."""
+    """Read a dataset written by :func:`generate_porous_graphene` (whatever its parameters: they are in
+    ``attrs["params"]``). A damaged file is a :class:`~tfatoms.data.cache.CacheFileError` naming it; one of an
+    earlier tfatoms is converted in place."""
     path = Path(path)
-    try:
-        with h5py.File(path, "r") as fh:
-            data = {k: fh[k][()] for k in ("positions", "forces", "offsets", "energy", "geometry", "split", "cell")}
-            attrs = {k: (json.loads(v) if k == "params" else v) for k, v in fh.attrs.items()}
-    except (OSError, KeyError) as exc:
-        raise ValueError(f"{path}: not a readable porous graphene dataset ({exc}); delete it and generate again") from exc
-    if data["offsets"][-1] != len(data["positions"]) or len(data["offsets"]) != len(data["energy"]) + 1:
-        raise ValueError(f"{path}: offsets do not match positions/energies (truncated file?)")
-    return PorousGrapheneData(attrs=attrs, **data)
+    data = CACHE.load(path)
+    if data is None:
+        raise FileNotFoundError(f"no porous graphene dataset at {path}: generate it with generate_porous_graphene")
+    return data
