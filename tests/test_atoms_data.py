@@ -236,6 +236,46 @@ def test_unknown_format_version_names_the_file(tmp_path):
         AtomsData.read_hdf5(tmp_path / "other.h5")
 
 
+def test_layout_in_an_open_file_or_group(tmp_path):
+    """write_hdf5_group / read_hdf5_group: the same layout inside a file that carries other attributes (the
+    dataset caches) or in a group; problems name the file."""
+    d = AtomsData.from_atoms(labelled_molecules(3), metadata={"source": "mols"})
+    with h5py.File(tmp_path / "two.h5", "w") as f:
+        d.write_hdf5_group(f)
+        d.subset([2]).write_hdf5_group(f.create_group("sub"))
+        f.attrs["params"] = '{"seed": 1}'
+    assert_same(AtomsData.read_hdf5(tmp_path / "two.h5"), d)
+    with h5py.File(tmp_path / "two.h5", "r") as f:
+        assert_same(AtomsData.read_hdf5_group(f), d)
+        assert len(AtomsData.read_hdf5_group(f["sub"])) == 1
+        with pytest.raises(AtomsDataFileError, match=r"two\.h5 is not a tfatoms\.AtomsData file"):
+            AtomsData.read_hdf5_group(f["properties"])
+    with h5py.File(tmp_path / "two.h5", "a") as f:
+        del f["positions"]
+    with h5py.File(tmp_path / "two.h5", "r") as f:
+        with pytest.raises(AtomsDataFileError, match=r"cannot read .*two\.h5: truncated or corrupt"):
+            AtomsData.read_hdf5_group(f)
+
+
+def test_loaders_are_views_of_one_atoms_data():
+    """QM9, Dimers and PorousGrapheneData hold an AtomsData; their flat arrays are its arrays, not copies."""
+    from tfatoms.data.atoms import AtomsDataView
+    from tfatoms.data.dimers import Dimers, Selection, generate_dimers
+    from tfatoms.data.porous_graphene import PorousGrapheneData
+    from tfatoms.data.qm9 import PROPERTIES, QM9
+
+    d = generate_dimers(4, 3, Selection("distance", [(1.0, 2.0)]), seed=0)
+    mols = AtomsData.from_atoms(labelled_molecules(2))
+    q = QM9(mols.numbers, mols.positions, mols.ptr, [7, 9], ["CCO", "O"], {k: [1.0, 2.0] for k in PROPERTIES})
+    for view, cls in ((d, Dimers), (q, QM9)):
+        assert isinstance(view, AtomsDataView) and isinstance(view, cls)
+        data = view.to_atoms_data()
+        assert view.numbers is data.numbers and view.offsets is data.ptr and len(view) == len(data)
+        np.testing.assert_array_equal(view.n_atoms, data.n_atoms)
+    assert issubclass(PorousGrapheneData, AtomsDataView)
+    assert q.to_atoms_data()[1].info["smiles"] == "O" and q.atoms(1).info["index"] == 9
+
+
 def test_failed_write_leaves_no_file(tmp_path, monkeypatch):
     d = AtomsData.from_atoms(labelled_molecules(3))
     original = h5py.Group.create_dataset

@@ -38,8 +38,8 @@ def test_key_is_stable_and_independent_of_order_and_types():
     assert params_key(a) == params_key(b)
     assert params_key(a) != params_key(dict(a, seed=2))
     # the same digits in every process (no hash randomisation, no dict order): a fresh interpreter agrees
-    code = ("from tfatoms.data.cache import params_key; "
-            "print(params_key({'seed': 1, 'box': 10.0, 'selection': {'label': 'distance', 'intervals': [[1.0, 2.0]]}}))")
+    code = ("from tfatoms.data.cache import params_key; print(params_key("
+            "{'seed': 1, 'box': 10.0, 'selection': {'label': 'distance', 'intervals': [[1.0, 2.0]]}}))")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True).stdout.strip() == params_key(a)
     path = cache_path("/c", "qm9", a)

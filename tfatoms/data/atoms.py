@@ -1065,7 +1065,8 @@ class AtomsDataView:
 
     @property
     def offsets(self) -> np.ndarray:
-        """``(n_structures + 1,)``: structure ``k`` holds atoms ``offsets[k]:offsets[k + 1]`` (the AtomsData's ``ptr``)."""
+        """``(n_structures + 1,)``: structure ``k`` holds atoms ``offsets[k]:offsets[k + 1]`` (the AtomsData's
+        ``ptr``)."""
         return self.atoms_data.ptr
 
     @property

@@ -197,7 +197,8 @@ class Dimers(AtomsDataView):
         flat[:, :dim] = positions.reshape(-1, dim)
         box = float(params.get("box", BOX))
         self.atoms_data = AtomsData(
-            np.ones(2 * n, np.int64), flat, np.arange(0, 2 * n + 1, 2), cell=np.diag([box, box, box if dim == 3 else 0]),
+            np.ones(2 * n, np.int64), flat, np.arange(0, 2 * n + 1, 2),
+            cell=np.diag([box, box, box if dim == 3 else 0.0]),
             properties={"r12": r12, "energy": energy}, per_atom=(), units={"r12": "A"},
             metadata={"source": f"{dim}-D Lennard-Jones dimers (tfatoms.data.dimers)", "reference": REFERENCE,
                       "dim": dim, "energy_unit": "eps (Lennard-Jones well depth, CNNAS eq. 2)", "params": params})
