@@ -25,6 +25,14 @@ Anchors at 1,000 training molecules: thesis Table 5.1 (original MD17 ethanol) 0.
 
 Training resumes after an interruption (checkpoints under --cache-dir/runs). With ``--save-model FILE.keras`` the
 trained model is also written there (any ``TfatomsCalculator`` loads it).
+
+Energy conservation: NVE MD with the model (``tfatoms.data.reference.sample_md``, velocity Verlet, 0.5 fs, from the
+first test configuration at 300 K, velocities seeded by --seed): the total energy E_pot + E_kin of 200 frames
+(every 100th step of the 10 ps) against that of the start. ``--md-only`` trains nothing: it loads ``--model`` (a name in tfatoms/pretrained or a
+``.keras`` file; default the shipped ``schnet_rmd17_ethanol``), measures its test errors on the same split and runs
+the NVE check, e.g. the committed drift of the shipped model:
+
+    python reproductions/schnet_md17.py --data ../shared/data/rmd17_ethanol/train.xyz --md-only
 """
 from __future__ import annotations
 
@@ -41,6 +49,8 @@ BUDGETS = {
 RHO = 0.01          # thesis eq. 5.7, MD17
 BATCH = 32
 F, T = 64, 3        # thesis ch. 5 SchNet for MD17
+SHIPPED = "schnet_rmd17_ethanol"
+MD_TEMPERATURE_K, MD_TIMESTEP_FS, MD_FRAMES = 300.0, 0.5, 200    # NVE check: start, step, frames compared
 
 
 def parse_args(argv=None):
@@ -55,12 +65,39 @@ def parse_args(argv=None):
                         "errors), as shipped in tfatoms/pretrained")
     p.add_argument("--md-ps", type=positive(float), default=10.0,
                    help="length of the NVE energy-conservation check (ps at 0.5 fs; default 10, quick 0.05)")
+    p.add_argument("--md-only", action="store_true",
+                   help="train nothing: load --model, measure its test errors on the split of --seed and run the "
+                        "NVE check")
+    p.add_argument("--model", metavar="NAME|FILE.keras",
+                   help=f"with --md-only: a model in tfatoms/pretrained or a .keras file (default {SHIPPED})")
     args = p.parse_args(argv)
     if not args.data:
         p.error("--data is required: the rMD17 ethanol extended XYZ file (e.g. ../shared/data/rmd17_ethanol/train.xyz)")
     if not Path(args.data).is_file():
         p.error(f"--data {args.data}: no such file")
+    if args.md_only:
+        trained = [o for o, v in (("--max-steps", args.max_steps), ("--time-limit", args.time_limit),
+                                  ("--save-model", args.save_model), ("--save-pretrained", args.save_pretrained))
+                   if v is not None]
+        if trained:
+            p.error(f"--md-only trains nothing: {', '.join(trained)} would have no effect")
+        args.model = args.model or SHIPPED
+        if not model_path(args.model).is_file():
+            from tfatoms.pretrained import PRETRAINED_DIR, available_models
+
+            p.error(f"--model {args.model}: no such file" if args.model.endswith(".keras") else
+                    f"--model {args.model}: no pretrained model of that name in {PRETRAINED_DIR} "
+                    f"(available: {', '.join(available_models())}), nor a .keras file")
+    elif args.model:
+        p.error("--model is for --md-only (without it the model is trained here)")
     return p, args
+
+
+def model_path(spec: str) -> Path:
+    """The ``.keras`` file of a --model value: the file itself, or ``tfatoms/pretrained/<name>.keras``."""
+    from tfatoms.pretrained import PRETRAINED_DIR
+
+    return Path(spec) if spec.endswith(".keras") else PRETRAINED_DIR / f"{spec}.keras"
 
 
 if __name__ == "__main__":
@@ -107,31 +144,51 @@ def make_model(train: AtomsData, rbf_cutoff: float) -> SchNet:
                   element_references=refs)
 
 
-def nve_drift(model, atoms, ps: float, seed: int) -> dict:
-    """NVE MD (VelocityVerlet, 0.5 fs) from ``atoms`` at 300 K: total-energy drift per atom over the run."""
-    from ase import units
-    from ase.md import velocitydistribution
-    from ase.md.verlet import VelocityVerlet
-
+def nve_check(model, atoms, ps: float, seed: int) -> dict:
+    """NVE MD with the model from ``atoms`` (``sample_md``, velocity Verlet, 0.5 fs, Maxwell-Boltzmann velocities
+    at 300 K without drift, seeded by ``seed``): the total energy of every ``steps // 200``-th step against the
+    start's, per atom (meV/atom): the largest deviation and the one at the end."""
     from tfatoms.calculators import TfatomsCalculator
+    from tfatoms.data.reference import sample_md
 
-    atoms = atoms.copy()
-    atoms.calc = TfatomsCalculator(model)
-    # ase 3.29 renamed MaxwellBoltzmannDistribution to thermalize_momenta
-    thermalize = getattr(velocitydistribution, "thermalize_momenta", None) or \
-        velocitydistribution.MaxwellBoltzmannDistribution
-    thermalize(atoms, temperature_K=300, rng=np.random.default_rng(seed))
-    velocitydistribution.Stationary(atoms)
-    steps = max(1, int(round(ps * 1000 / 0.5)))
-    totals = []
-    dyn = VelocityVerlet(atoms, timestep=0.5 * units.fs)
-    dyn.attach(lambda: totals.append(atoms.get_total_energy()), interval=max(1, steps // 200))
-    dyn.run(steps)
-    totals = np.array(totals)
+    calculators = []
+
+    def calculator():                 # sample_md builds it; keep it to report its neighbour searches
+        calculators.append(TfatomsCalculator(model))
+        return calculators[-1]
+
+    steps = max(1, int(round(ps * 1000 / MD_TIMESTEP_FS)))
+    frames = sample_md(atoms, calculator, temperature=MD_TEMPERATURE_K, steps=steps,
+                       interval=max(1, steps // MD_FRAMES), seed=seed, thermostat="nve", timestep=MD_TIMESTEP_FS,
+                       properties=("energy",), include_start=True, progress=False)
+    totals = frames.properties["energy"] + frames.properties["kinetic_energy"]
     n = len(atoms)
-    return {"steps": steps, "ps": ps, "max_drift_meV_per_atom": float(np.abs(totals - totals[0]).max() / n * MEV),
+    return {"steps": steps, "ps": ps, "timestep_fs": MD_TIMESTEP_FS, "temperature_K": MD_TEMPERATURE_K,
+            "seed": seed, "frames": len(frames),
+            "max_drift_meV_per_atom": float(np.abs(totals - totals[0]).max() / n * MEV),
             "end_drift_meV_per_atom": float((totals[-1] - totals[0]) / n * MEV),
-            "neighbor_builds": atoms.calc.n_neighbor_builds}
+            "neighbor_builds": calculators[0].n_neighbor_builds}
+
+
+def load_trained(spec: str, parts: dict, seed: int):
+    """``(model, metadata)`` of a --model value; a model whose metadata records another split is refused."""
+    from tfatoms.pretrained import load_model
+
+    path = model_path(spec)
+    if path.with_suffix(".json").is_file():         # stored by save_model: hash-checked, with what it was trained on
+        model, meta = load_model(path.stem, path.parent)
+    else:
+        import tfatoms.models  # noqa: F401  (registers the tfatoms layers and models with Keras)
+
+        model, meta = keras.saving.load_model(path), {}
+    split_ = meta.get("split")
+    if split_ and any(list(split_.get(k, [])) != [int(i) for i in v] for k, v in parts.items()):
+        sizes = "/".join(str(len(split_.get(k, []))) for k in ("train", "val", "test"))
+        ours = "/".join(str(len(parts[k])) for k in ("train", "val", "test"))
+        raise ValueError(f"--model {spec} was trained on another split ({sizes}, seed {split_.get('seed')}) than "
+                         f"this run's ({ours}, seed {seed}): its test errors here would include its training data; "
+                         f"use the budget and --seed it was trained with")
+    return model, meta
 
 
 def pretrained_metadata(args, parts, test: dict, md: dict, steps: int, results_dir) -> dict:
@@ -156,12 +213,34 @@ def save_pretrained(model, args, parts, test, md, result, results_dir):
     print(f"stored {save_model(model, 'schnet_rmd17_ethanol', meta, args.save_pretrained)}")
 
 
+def train(args, b: dict, budget_key: str, data: AtomsData, parts: dict, src: dict):
+    """Train the thesis SchNet on the training part; ``(model, trainer, result, rbf_cutoff)``."""
+    steps = args.max_steps or b["steps"]
+    time_limit = args.time_limit if args.time_limit is not None else b["time_limit_min"]
+    # RBF centres up to the largest distance in the data (+1 A): the thesis' centres further out are zero here
+    d_max = max(float(np.linalg.norm(a.positions[:, None] - a.positions[None], axis=-1).max()) for a in data)
+    rbf_cutoff = float(np.ceil(d_max + 1.0))
+    model = make_model(data.subset(parts["train"]), rbf_cutoff)
+    lr = thesis_learning_rate() if b["lr"] is None else budget_learning_rate(*b["lr"], steps)
+    trainer = BatchTrainer(model, learning_rate=lr, loss=EnergyForceLoss(rho=RHO), monitor="combined_mae")
+    ckpt = Path(args.cache_dir) / "runs" / f"schnet_md17_{budget_key}_seed{args.seed}_steps{steps}"
+    print(f"SchNet F={F} T={T}, rho={RHO}, batch {BATCH}: {b['n_train']} train / {b['n_val']} val / "
+          f"{b['n_test']} test configurations of {args.data}; {steps} steps"
+          + (f", time limit {time_limit:g} min" if time_limit else ""), flush=True)
+    result = trainer.fit(src["train"], src["val"], ckpt, max_steps=steps,
+                         time_limit_s=None if time_limit is None else time_limit * 60, seed=args.seed)
+    if args.save_model:
+        from tfatoms._io import atomic_path
+
+        with atomic_path(args.save_model) as tmp:
+            model.save(tmp)
+    return model, trainer, result, rbf_cutoff
+
+
 def main(argv=None):
     p, args = parse_args(argv)
     budget_key = budget_name(args)
     b = BUDGETS[budget_key]
-    steps = args.max_steps or b["steps"]
-    time_limit = args.time_limit if args.time_limit is not None else b["time_limit_min"]
     keras.utils.set_random_seed(args.seed)
     out = ResultsWriter(results_name("schnet_md17", budget_key), root=args.out, seed=args.seed, budget=budget_key,
                         reference_method="PBE/def2-SVP (rMD17)",
@@ -171,34 +250,32 @@ def main(argv=None):
     if data.units.get("energy", "eV") != "eV" or data.units.get("forces", "eV/A") != "eV/A":
         data = data.to_units({"energy": "eV", "forces": "eV/A"})
     parts = split(len(data), b, args.seed)
-    sets = {k: data.subset(v) for k, v in parts.items()}
-    # RBF centres up to the largest distance in the data (+1 A): the thesis' centres further out are zero here
-    d_max = max(float(np.linalg.norm(a.positions[:, None] - a.positions[None], axis=-1).max()) for a in data)
-    rbf_cutoff = float(np.ceil(d_max + 1.0))
-    model = make_model(sets["train"], rbf_cutoff)
-    lr = thesis_learning_rate() if b["lr"] is None else budget_learning_rate(*b["lr"], steps)
-    loss = EnergyForceLoss(rho=RHO)
-    trainer = BatchTrainer(model, learning_rate=lr, loss=loss, monitor="combined_mae")
     src = {k: batches(data, v) for k, v in parts.items()}
-    ckpt = Path(args.cache_dir) / "runs" / f"schnet_md17_{budget_key}_seed{args.seed}_steps{steps}"
-    print(f"SchNet F={F} T={T}, rho={RHO}, batch {BATCH}: {b['n_train']} train / {b['n_val']} val / "
-          f"{b['n_test']} test configurations of {args.data}; {steps} steps"
-          + (f", time limit {time_limit:g} min" if time_limit else ""), flush=True)
-    result = trainer.fit(src["train"], src["val"], ckpt, max_steps=steps,
-                         time_limit_s=None if time_limit is None else time_limit * 60, seed=args.seed)
+    split_text = f"{b['n_train']}/{b['n_val']}/{b['n_test']} split"
+    if args.md_only:
+        try:
+            model, meta = load_trained(args.model, parts, args.seed)
+        except ValueError as exc:             # another split, an altered or unreadable file: named, exit 2
+            p.error(str(exc))
+        trainer = BatchTrainer(model, loss=EnergyForceLoss(rho=RHO), monitor="combined_mae")    # evaluation only
+        result = None
+        out.protocol = (f"{split_text}, model {args.model} loaded (trained by its own run"
+                        + (f", {meta['steps']} steps" if "steps" in meta else "") + "), not trained here")
+        out.extra["model"] = dict(source=str(args.model), **{k: meta[k] for k in ("model", "trained_on", "steps",
+                                                                                  "command", "check") if k in meta})
+        print(f"{args.model}: {b['n_test']} test configurations of {args.data}, NVE check", flush=True)
+    else:
+        model, trainer, result, rbf_cutoff = train(args, b, budget_key, data, parts, src)
+        out.protocol = f"{split_text}, {result.steps} steps, stopped: {result.stopped}"
+        out.extra.update(training=dict(steps=result.steps, epochs=result.epochs, best_epoch=result.best_epoch,
+                                       stopped=result.stopped, seconds=result.seconds), rbf_cutoff=rbf_cutoff)
     test = trainer.errors(src["test"])
-    md = nve_drift(model, sets["test"][0], 0.05 if budget_key == "quick" and args.md_ps == 10.0 else args.md_ps,
-                   args.seed)
-    if args.save_model:
-        from tfatoms._io import atomic_path
-
-        with atomic_path(args.save_model) as tmp:
-            model.save(tmp)
+    md = nve_check(model, data[int(parts["test"][0])],
+                   0.05 if budget_key == "quick" and args.md_ps == 10.0 else args.md_ps, args.seed)
     from ase import units
 
     kcal = units.kcal / units.mol  # eV per kcal/mol
     out.data_source = f"rMD17 ethanol ({args.data}), {len(data)} configurations"
-    out.protocol = f"{b['n_train']}/{b['n_val']}/{b['n_test']} split, {result.steps} steps, stopped: {result.stopped}"
     with out:                                   # written on leaving the block; wall time counted from the start
         out.add_row("energy MAE (test)", test["energy_mae"] * MEV, "meV",
                     paper=REFERENCES["thesis/schnet_md17/ethanol/energy_mae"].value * kcal * MEV,
@@ -208,10 +285,9 @@ def main(argv=None):
                     note="thesis Table 5.1, original MD17, 1,000 training", metric="forces_mae_meV_A.test")
         out.add_row("force component RMSE (test)", test["forces_rmse"] * MEV, "meV/A", metric="forces_rmse_meV_A.test")
         out.add_row(f"NVE total-energy drift, max over {md['ps']:g} ps", md["max_drift_meV_per_atom"], "meV/atom",
-                    note="VelocityVerlet 0.5 fs from a test configuration at 300 K", metric="nve_max_drift_meV_atom")
-        out.extra.update(training=dict(steps=result.steps, epochs=result.epochs, best_epoch=result.best_epoch,
-                                       stopped=result.stopped, seconds=result.seconds),
-                         test_errors=test, md=md, rbf_cutoff=rbf_cutoff)
+                    note=f"velocity Verlet {MD_TIMESTEP_FS:g} fs from a test configuration at "
+                         f"{MD_TEMPERATURE_K:g} K (sample_md)", metric="nve_max_drift_meV_atom")
+        out.extra.update(test_errors=test, md=md)
     if args.save_pretrained:
         save_pretrained(model, args, parts, test, md, result, out.dir)
     print(f"test: energy MAE {test['energy_mae'] * MEV:.2f} meV, force MAE {test['forces_mae'] * MEV:.1f} meV/A; "

@@ -13,7 +13,6 @@ import keras
 import numpy as np
 import pytest
 from ase.calculators.calculator import PropertyNotImplementedError
-from ase.md import velocitydistribution
 from ase.md.verlet import VelocityVerlet
 from ase.optimize import BFGS
 from ase.stress import full_3x3_to_voigt_6_stress
@@ -21,6 +20,7 @@ from ase.units import fs
 from ase.vibrations import Vibrations
 
 from tfatoms.calculators import TfatomsCalculator, model_cutoff
+from tfatoms.data.reference import thermalize
 from tfatoms.models import DTNN, Potential, SchNet, example_batch
 from tfatoms.representations import build_batch
 
@@ -35,10 +35,6 @@ except ImportError:                    # ase 3.23: the Calculator methods
 
     def calculate_numerical_stress(atoms, eps):
         return atoms.calc.calculate_numerical_stress(atoms, d=eps)
-
-# Maxwell-Boltzmann momenta (ase 3.29 renamed MaxwellBoltzmannDistribution to thermalize_momenta)
-thermalize = getattr(velocitydistribution, "thermalize_momenta", None) or \
-    velocitydistribution.MaxwellBoltzmannDistribution
 
 
 def small_schnet(cutoff=CUTOFF, seed=0, **kwargs):
@@ -173,7 +169,7 @@ def test_md_reuses_the_skin_list_without_changing_results(which, schnet, schnet_
     function whose pairs are truncated (there pairs in the skin would change the energy)."""
     model, cutoff = (schnet, None) if which == "cosine_cutoff" else (schnet_all_pairs, CUTOFF)
     atoms = ethanol()
-    thermalize(atoms, temperature_K=300, rng=np.random.default_rng(0))
+    thermalize(atoms, 300, np.random.default_rng(0), stationary=False)
     calc = TfatomsCalculator(model, skin=0.5, cutoff=cutoff)
     atoms.calc = calc
     VelocityVerlet(atoms, timestep=0.5 * fs).run(20)

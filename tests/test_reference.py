@@ -15,7 +15,7 @@ from ase.calculators.lj import LennardJones
 
 from tfatoms.data.atoms import AtomsData
 from tfatoms.data.reference import (CheckpointMismatchError, ReferenceCalculationError, label,
-                                    reference_calculator, sample_md)
+                                    reference_calculator, sample_md, thermalize)
 
 
 # ------------------------------------------------------------------ picklable factories (workers are processes)
@@ -266,6 +266,62 @@ def test_sample_md_nve_conserves_energy():
     total = md.properties["energy"] + md.properties["kinetic_energy"]
     assert np.ptp(total) / len(small_cu()) < 2e-4          # eV/atom over 200 fs
     assert md.properties["kinetic_energy"].max() > 0.01
+
+
+def test_sample_md_include_start_keeps_step_0_and_the_same_trajectory(tmp_path):
+    """The starting frame (with its initial velocities) is the reference of an NVE drift; asking for it
+    changes nothing else, and a resumed run keeps it."""
+    import warnings
+
+    kw = dict(temperature=500, steps=40, interval=10, seed=1, thermostat="nve", timestep=1.0, progress=False)
+    plain = sample_md(small_cu(), "emt", **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)    # ASE's current Maxwell-Boltzmann call
+        md = sample_md(small_cu(), "emt", include_start=True, **kw)
+    n = len(small_cu())
+    assert md.properties["md_step"].tolist() == [0, 10, 20, 30, 40] and md.metadata["md"]["include_start"]
+    np.testing.assert_array_equal(md.positions[:n], small_cu().positions)
+    np.testing.assert_allclose(md.positions[n:], plain.positions, rtol=0, atol=1e-10)
+    e0, _, _ = direct([small_cu()])
+    assert md.properties["energy"][0] == pytest.approx(e0[0], abs=1e-10)
+    start = small_cu()
+    thermalize(start, 500, np.random.Generator(np.random.PCG64(np.random.SeedSequence(1).spawn(2)[0])))
+    assert md.properties["kinetic_energy"][0] == pytest.approx(start.get_kinetic_energy(), rel=1e-12)
+    total = md.properties["energy"] + md.properties["kinetic_energy"]
+    assert np.abs(total - total[0]).max() / n < 2e-4                # eV/atom over 40 fs
+    # resumable like any run; the option is part of the checkpoint's settings
+    ck = tmp_path / "ck"
+    first = sample_md(small_cu(), "emt", include_start=True, checkpoint=ck, **dict(kw, steps=20))
+    resumed = sample_md(small_cu(), "emt", include_start=True, checkpoint=ck, **kw)
+    assert first.properties["md_step"].tolist() == [0, 10, 20]
+    np.testing.assert_allclose(resumed.positions, md.positions, rtol=0, atol=1e-10)
+    with pytest.raises(CheckpointMismatchError, match="include_start"):
+        sample_md(small_cu(), "emt", checkpoint=ck, **kw)
+
+
+def test_thermalize_is_seeded_maxwell_boltzmann_without_drift():
+    from ase import units
+
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True).repeat((4, 4, 4))       # 256 atoms
+    thermalize(atoms, 300, np.random.default_rng(5))
+    again = atoms.copy()
+    thermalize(again, 300, np.random.default_rng(5))
+    np.testing.assert_array_equal(atoms.get_momenta(), again.get_momenta())
+    np.testing.assert_allclose(atoms.get_momenta().sum(axis=0), 0.0, atol=1e-12)   # stationary
+    # 3N - 3 degrees of freedom at 300 K: the sampled temperature within a few sigma (sigma = T sqrt(2/3N))
+    assert atoms.get_temperature() == pytest.approx(300, abs=4 * 300 * np.sqrt(2 / (3 * len(atoms))))
+    moving = atoms.copy()
+    thermalize(moving, 300, np.random.default_rng(5), stationary=False)
+    xi = np.random.default_rng(5).standard_normal((len(atoms), 3))            # the draw, in the order ASE takes it
+    np.testing.assert_allclose(moving.get_momenta(), xi * np.sqrt(atoms.get_masses() * units.kB * 300)[:, None],
+                               rtol=1e-12)
+    cold = atoms.copy()
+    thermalize(cold, 0.0, np.random.default_rng(0))
+    assert np.abs(cold.get_momenta()).max() == 0
+    with pytest.raises(TypeError, match="numpy.random.Generator"):
+        thermalize(atoms, 300, 5)
+    with pytest.raises(ValueError, match="temperature_K"):
+        thermalize(atoms, -1.0, np.random.default_rng(0))
 
 
 @pytest.mark.parametrize("thermostat", ["langevin", "berendsen"])

@@ -478,6 +478,28 @@ def label(structures, calculator, properties=("energy", "forces"), workers: int 
 
 
 # ---------------------------------------------------------------------------------------------------- sample_md
+def thermalize(atoms, temperature_K: float, rng: np.random.Generator, stationary: bool = True) -> None:
+    """Set ``atoms``' momenta to a Maxwell-Boltzmann distribution at ``temperature_K`` (K), drawn from ``rng``.
+
+    ``rng`` is a ``numpy.random.Generator`` (the seed is the caller's: ``np.random.default_rng(seed)``). With
+    ``stationary`` the total momentum is then removed (ASE ``Stationary``, the temperature kept). ASE >= 3.29:
+    ``thermalize_momenta``; older ASE: ``MaxwellBoltzmannDistribution``, the same draw from the same generator.
+    """
+    from ase.md import velocitydistribution
+
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
+    temperature_K = float(temperature_K)
+    if not np.isfinite(temperature_K) or temperature_K < 0:
+        raise ValueError(f"temperature_K must be finite and >= 0 K, got {temperature_K!r}")
+    if hasattr(velocitydistribution, "thermalize_momenta"):
+        velocitydistribution.thermalize_momenta(atoms, temperature_K, rng=rng)
+    else:                                   # ase < 3.29, where this is the current name
+        velocitydistribution.MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_K, rng=rng)
+    if stationary:
+        velocitydistribution.Stationary(atoms)
+
+
 def _md_data(numbers, cell, pbc, snaps, props, meta) -> AtomsData:
     n = len(snaps["positions"])
     n_at = len(numbers)
@@ -505,7 +527,7 @@ def _md_data(numbers, cell, pbc, snaps, props, meta) -> AtomsData:
 def sample_md(atoms, calculator, temperature, steps, interval, seed, thermostat: str = "langevin",
               timestep: float = 0.5, friction: float = 0.01, constraints=None, checkpoint=None,
               progress: bool = True, properties=("energy", "forces"), calculator_kwargs=None,
-              metadata=None, checkpoint_every: int | None = None) -> AtomsData:
+              metadata=None, checkpoint_every: int | None = None, include_start: bool = False) -> AtomsData:
     """Seeded molecular dynamics with a reference calculator; a labelled snapshot every ``interval`` steps.
 
     Args:
@@ -533,12 +555,15 @@ def sample_md(atoms, calculator, temperature, steps, interval, seed, thermostat:
             alignment. A rerun with
             more ``steps`` extends the trajectory; other settings are a :class:`CheckpointMismatchError`.
         properties: snapshot labels (``energy``, ``forces``; ``stress`` for 3-D periodic cells).
+        include_start: also keep the starting structure, with its initial velocities, as a first snapshot at
+            step 0 (``steps // interval + 1`` snapshots): the reference an energy-conservation (``"nve"``) check
+            measures the drift of ``energy + kinetic_energy`` from.
 
     Returns an :class:`AtomsData` with the snapshots' positions, the labels, ``md_step``, ``time`` (fs) and
-    ``kinetic_energy`` (eV).
+    ``kinetic_energy`` (eV); with ``energy`` among the labels, ``energy + kinetic_energy`` is each snapshot's total
+    energy.
     """
     from ase import Atoms, units
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
     from tqdm.auto import tqdm
 
     from tfatoms._io import atomic_path, exclusive
@@ -579,7 +604,8 @@ def sample_md(atoms, calculator, temperature, steps, interval, seed, thermostat:
     settings = {"version": _CHECKPOINT_VERSION, "kind": "sample_md", "structure_sha256": _hash_structures([atoms]),
                 "calculator": spec, "calculator_sha256": spec_hash, "temperature_K": temperature,
                 "interval": interval, "seed": seed, "thermostat": thermostat, "timestep_fs": float(timestep),
-                "friction_per_fs": float(friction), "constraints": constraint_desc, "properties": list(props)}
+                "friction_per_fs": float(friction), "constraints": constraint_desc, "properties": list(props),
+                "include_start": bool(include_start)}
 
     velocity_ss, noise_ss = np.random.SeedSequence(seed).spawn(2)
     rng = np.random.Generator(np.random.PCG64(noise_ss))
@@ -603,9 +629,7 @@ def sample_md(atoms, calculator, temperature, steps, interval, seed, thermostat:
                     snaps[name] = list(arr) if len(arr) else []
         else:
             if temperature > 0:
-                MaxwellBoltzmannDistribution(atoms, temperature_K=temperature,
-                                             rng=np.random.Generator(np.random.PCG64(velocity_ss)))
-                Stationary(atoms)
+                thermalize(atoms, temperature, np.random.Generator(np.random.PCG64(velocity_ss)))
             else:
                 atoms.set_momenta(np.zeros((len(atoms), 3)))
         atoms.calc = _build(calculator, calculator_kwargs)
@@ -634,6 +658,22 @@ def sample_md(atoms, calculator, temperature, steps, interval, seed, thermostat:
             with atomic_path(state_path) as tmp:
                 np.savez(tmp, **arrays)
 
+        def snapshot(step):
+            label_ = _single_point(atoms.calc, atoms, props, reset=False)
+            snaps["positions"].append(atoms.positions.copy())
+            snaps["md_step"].append(step)
+            snaps["time"].append(step * float(timestep))
+            snaps["kinetic_energy"].append(atoms.get_kinetic_energy())
+            for name in props:
+                snaps[name].append(label_.get(name, np.full(6, np.nan)) if name == "stress" else label_[name])
+
+        if include_start and step0 == 0:
+            try:
+                snapshot(0)
+            except Exception as exc:  # noqa: BLE001 - re-raised with the step named
+                raise ReferenceCalculationError(
+                    f"sample_md: the calculator failed on the starting structure "
+                    f"({atoms.get_chemical_formula()}): {type(exc).__name__}: {exc}") from exc
         bar = tqdm(total=steps, initial=min(step0, steps), disable=not progress,
                    desc=f"sample_md ({spec['method']}, {thermostat}, {temperature:g} K)", unit="step")
         with contextlib.ExitStack() as stack:
@@ -647,14 +687,7 @@ def sample_md(atoms, calculator, temperature, steps, interval, seed, thermostat:
                         f"sample_md: the calculator failed at MD step {step} of {steps} "
                         f"({atoms.get_chemical_formula()}): {type(exc).__name__}: {exc}") from exc
                 if step % interval == 0:
-                    label_ = _single_point(atoms.calc, atoms, props, reset=False)
-                    snaps["positions"].append(atoms.positions.copy())
-                    snaps["md_step"].append(step)
-                    snaps["time"].append(step * float(timestep))
-                    snaps["kinetic_energy"].append(atoms.get_kinetic_energy())
-                    for name in props:
-                        snaps[name].append(label_.get(name, np.full(6, np.nan)) if name == "stress"
-                                           else label_[name])
+                    snapshot(step)
                 if step % checkpoint_every == 0 or step == steps:
                     save(step)
                     # a resumed run starts from a fresh calculator at the saved positions: start afresh here too
@@ -671,4 +704,5 @@ def sample_md(atoms, calculator, temperature, steps, interval, seed, thermostat:
     meta["md"] = {k: settings[k] for k in ("temperature_K", "interval", "seed", "thermostat", "timestep_fs",
                                            "friction_per_fs", "constraints")}
     meta["md"]["steps"] = steps
+    meta["md"]["include_start"] = settings["include_start"]
     return _md_data(atoms.numbers, atoms.cell.array, atoms.pbc, snaps, props, meta)
