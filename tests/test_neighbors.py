@@ -140,3 +140,40 @@ def test_bad_input(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         neighbor_pairs(**args)
+
+
+FLAT_SPARSE = """
+import sys
+import numpy as np
+from ase import Atoms
+from ase.neighborlist import neighbor_list as ase_neighbor_list
+from tfatoms.representations.neighbors import neighbor_list
+
+n, cutoff, side, pbc = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), eval(sys.argv[4])
+pos = np.random.default_rng(0).random((n, 3)) * [side, side, 1.0]
+cell = np.diag([side, side, 5.0])
+i, j, s = neighbor_list(pos, cell, pbc, cutoff)
+a, b, t = ase_neighbor_list("ijS", Atoms(numbers=[6] * n, positions=pos, cell=cell, pbc=pbc), cutoff)
+assert sorted(zip(i, j, map(tuple, s))) == sorted(zip(a, b, map(tuple, t)))
+print(len(i))
+"""
+
+
+@pytest.mark.parametrize("n,cutoff,side,pbc", [
+    (1000, 3.0, 1000.0, [True, True, False]),    # a flat sparse sheet, non-periodic normal
+    (1000, 3.0, 1000.0, [True, True, True]),     # the same in a thin periodic box
+    (1000, 3.0, 1000.0, [False, False, False]),  # a flat sparse cluster
+    (20000, 0.1, 650.0, [True, True, False]),    # a tiny cutoff on a large sheet
+])
+def test_flat_sparse_structures_do_not_crash_the_search(n, cutoff, side, pbc, tmp_path):
+    """vesin 0.6.2 kills the process (SIGFPE) on these when handed the box as it is (measured); the search
+    gives it a box periodic along every axis with vacuum as long as the longest side. Run in a subprocess so
+    a crash is a failed test, and compared with ASE's neighbour list."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "flat.py"
+    script.write_text(FLAT_SPARSE)
+    run = subprocess.run([sys.executable, str(script), str(n), str(cutoff), str(side), repr(pbc)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, (run.returncode, run.stderr[-2000:])

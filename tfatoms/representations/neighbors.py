@@ -74,9 +74,19 @@ def _search(positions, cell, pbc, cutoff, self_interaction):
     if not np.isfinite(cutoff) or cutoff <= 0:
         raise ValueError(f"cutoff must be a positive finite distance in Angstrom, got {cutoff}")
 
-    i, j, shifts = NeighborList(cutoff=cutoff, full_list=True).compute(
-        points=pos, box=cell, periodic=pbc, quantities="ijS")
+    points, box = _vacuum_box(pos, cell, pbc, cutoff)
+    heights = abs(np.linalg.det(box)) / np.linalg.norm(np.cross(box[[1, 2, 0]], box[[2, 0, 1]]), axis=1)
+    if heights.max() > THIN_BOX_RATIO * heights.min():
+        # a thin periodic box, which vesin 0.6.2 cannot take: ASE's (slower) cell list
+        from ase.neighborlist import primitive_neighbor_list
+
+        i, j, shifts = primitive_neighbor_list("ijS", pbc, cell, pos, cutoff)
+    else:
+        i, j, shifts = NeighborList(cutoff=cutoff, full_list=True).compute(
+            points=points, box=box, periodic=np.ones(3, bool), quantities="ijS")
     i, j, shifts = i.astype(np.int64), j.astype(np.int64), shifts.astype(np.int64)
+    if np.any(shifts[:, ~pbc]):
+        raise RuntimeError("neighbour search found an image along a non-periodic axis (a tfatoms bug)")
     n = len(pos)
     if self_interaction:
         i = np.concatenate([i, np.arange(n)])
@@ -84,6 +94,46 @@ def _search(positions, cell, pbc, cutoff, self_interaction):
         shifts = np.concatenate([shifts, np.zeros((n, 3), np.int64)])
     order = _sort_order(i, j, shifts, n)
     return i[order].astype(np.int32), j[order].astype(np.int32), shifts[order], cell
+
+
+#: A periodic box whose heights differ by more than this factor goes to ASE's neighbour list instead of
+#: vesin, which kills the process (SIGFPE) on some (1,000 atoms in 1,000 x 1,000 x 5 A, 3 A cutoff: a
+#: factor 200; 650 x 650 x 5 A with 165,000 atoms, a factor 130, works).
+THIN_BOX_RATIO = 20.0
+
+
+def _vacuum_box(pos, cell, pbc, cutoff: float):
+    """Positions and a cell periodic along all three axes that give the same pairs as ``(cell, pbc)``.
+
+    Every non-periodic axis is replaced by a vacuum vector orthogonal to the periodic ones and
+    longer than the structure's extent along it plus the cutoff, with the atoms translated into
+    its middle: no image along it comes within the cutoff and no atom is wrapped across it, so
+    the pairs and the integer shifts along the periodic axes are those of ``(cell, pbc)`` and the
+    shifts along the vacuum axes are 0. vesin 0.6.2 is fed only such boxes, as long along the
+    vacuum axes as the longest side: with a non-periodic axis, or a thin periodic box, it kills
+    the process (SIGFPE) on flat, sparse structures, e.g. 1,000 atoms spread over
+    1,000 x 1,000 x 1 A with a 3 A cutoff (measured with vesin 0.6.2).
+    """
+    if pbc.all():
+        return pos, cell
+    periodic = cell[pbc]
+    if len(periodic):
+        _, _, vt = np.linalg.svd(periodic)
+        normals = vt[len(periodic):]                  # orthonormal complement of the periodic vectors
+    else:
+        normals = np.eye(3)
+    box = cell.copy()
+    points = pos.copy()
+    margin = cutoff + 1.0
+    # vacuum as long as the box's longest side: vesin also fails on thin boxes (1000 x 1000 x 5 A, 3 A cutoff)
+    longest = max([np.ptp(pos, axis=0).max() if len(pos) else 0.0] + list(np.linalg.norm(periodic, axis=1)))
+    for axis, u in zip(np.flatnonzero(~pbc), normals):
+        along = points @ u
+        low, extent = (along.min(), np.ptp(along)) if len(points) else (0.0, 0.0)
+        length = max(extent + margin, longest)
+        points += np.outer(np.ones(len(points)), u) * (0.5 * (length - extent) - low)
+        box[axis] = u * length
+    return points, box
 
 
 def _sort_order(i, j, shifts, n):
