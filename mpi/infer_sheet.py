@@ -38,33 +38,47 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import sys
 import time
 from pathlib import Path
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad switches are a ``ValueError`` ("--area must be ..., got -1") that :func:`main` reports once, from rank 0,
+    as ``error: ...`` with exit code 2, instead of every rank printing argparse's usage."""
+
+    def error(self, message):
+        raise ValueError(re.sub(r"^argument (\S+): ", r"\1 ", message) + " (see --help)")
+
+
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    """The switches; numbers are checked by the shared types of :mod:`tfatoms.reproduce.cli`."""
+    from tfatoms.reproduce.cli import positive, seed_int
+
+    p = _Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     size = p.add_mutually_exclusive_group()
-    size.add_argument("--area", type=float, help="sheet area in um^2 (default 1.0: the paper's sheet)")
-    size.add_argument("--side", type=float, help="sheet side in Angstrom (square, rounded to whole blocks)")
-    size.add_argument("--blocks", type=int, nargs=2, metavar=("BX", "BY"),
+    size.add_argument("--area", type=positive(float, "a positive area in um^2"),
+                      help="sheet area in um^2 (default 1.0: the paper's sheet)")
+    size.add_argument("--side", type=positive(float, "a positive length in Angstrom"),
+                      help="sheet side in Angstrom (square, rounded to whole blocks)")
+    size.add_argument("--blocks", type=positive(int, "two positive integers"), nargs=2, metavar=("BX", "BY"),
                       help="sheet size in blocks of 17.22 x 17.04 A (192 x 192 pixels)")
     size.add_argument("--structure", help="read the sheet from an extended XYZ or HDF5 file instead")
-    p.add_argument("--seed", type=int, default=0, help="seed of the generated porous sheet (its pores)")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of the generated porous sheet (its pores)")
     p.add_argument("--model", default="ednn_porous_graphene",
                    help="pretrained model: a name in tfatoms/pretrained or a path DIR/NAME(.npz)")
-    p.add_argument("--batch", type=int, default=256, help="most tiles per network call (default 256)")
-    p.add_argument("--window-tiles", type=int, default=16, help="tiles per window side (default 16)")
+    p.add_argument("--batch", type=positive(int), default=256, help="most tiles per network call (default 256)")
+    p.add_argument("--window-tiles", type=positive(int), default=16, help="tiles per window side (default 16)")
     p.add_argument("--precision", choices=("float32", "mixed_bfloat16"), default="float32",
                    help="network precision (mixed_bfloat16: bfloat16 convolutions, float32 head and sums)")
-    p.add_argument("--threads", type=int,
+    p.add_argument("--threads", type=positive(int),
                    help="TensorFlow and numba threads per rank (default: the cores of this node / local ranks); "
                         "fix it to compare energies bit for bit")
     p.add_argument("--out", default="sheet_energy.json",
                    help="JSON report written by rank 0 (default: sheet_energy.json in the current directory)")
     p.add_argument("--map", help="also write the per-tile energy map (eV, float64) to this .npy file")
-    p.add_argument("--map-downsample", type=int, default=1,
+    p.add_argument("--map-downsample", type=positive(int), default=1,
                    help="sum k x k tiles per map pixel (1 <= k <= tiles per side; tiles past a multiple of k "
                         "are left out of the map)")
     p.add_argument("--progress", action="store_true", help="progress bar (rank 0's windows)")
@@ -90,19 +104,8 @@ def _check_output_path(path: str, option: str):
 
 
 def validate_args(args):
-    """Every check that needs no TensorFlow, before any work (``ValueError`` naming the option)."""
-    if args.area is not None and not (math.isfinite(args.area) and args.area > 0):
-        raise ValueError(f"--area must be a positive area in um^2, got {args.area}")
-    if args.side is not None and not (math.isfinite(args.side) and args.side > 0):
-        raise ValueError(f"--side must be a positive length in Angstrom, got {args.side}")
-    if args.blocks is not None and min(args.blocks) < 1:
-        raise ValueError(f"--blocks must be two positive integers, got {args.blocks[0]} {args.blocks[1]}")
-    if args.seed < 0:
-        raise ValueError(f"--seed must be >= 0, got {args.seed}")
-    for option, value in (("--threads", args.threads), ("--batch", args.batch),
-                          ("--window-tiles", args.window_tiles), ("--map-downsample", args.map_downsample)):
-        if value is not None and value < 1:
-            raise ValueError(f"{option} must be a positive integer, got {value}")
+    """The checks of paths, which need no TensorFlow, before any work (``ValueError`` naming the option); the
+    numbers were checked while parsing."""
     if args.structure is not None:
         structure = Path(args.structure)
         if not structure.exists():
@@ -215,10 +218,15 @@ def _fail(rank: int, exc) -> SystemExit:
 
 
 def main(argv=None) -> dict | None:
-    args = parse_args(argv)
+    try:
+        args, bad = parse_args(argv), None
+    except ValueError as exc:                      # reported once, below, when the rank is known
+        args, bad = None, exc
     comm = get_comm()
     rank, size = (0, 1) if comm is None else (comm.Get_rank(), comm.Get_size())
     try:
+        if bad is not None:
+            raise bad
         validate_args(args)
     except ValueError as exc:
         raise _fail(rank, exc) from None

@@ -70,13 +70,20 @@ def same_length(**arrays) -> int:
     return next(iter(lengths.values())) if lengths else 0
 
 
-def cell_array(cell, dim: int = 3, name: str = "cell") -> np.ndarray:
-    """Validate a ``(dim, dim)`` cell (rows are lattice vectors) with non-zero volume."""
+def cell_array(cell, dim: int = 3, name: str = "cell", orthogonal: bool = False) -> np.ndarray:
+    """Validate a ``(dim, dim)`` cell (rows are lattice vectors; ``dim`` lengths give the diagonal one) with
+    non-zero volume. With ``orthogonal`` the lattice vectors must lie along the axes (off-diagonal entries below
+    1e-8 of the largest) with positive lengths."""
     arr = finite_array(cell, name)
     if arr.ndim == 1 and arr.shape == (dim,):
         arr = np.diag(arr)
     if arr.shape != (dim, dim):
         raise ValueError(f"{name} must be a ({dim}, {dim}) matrix or {dim} lengths, got shape {arr.shape}")
+    if orthogonal:
+        if np.any(np.abs(arr - np.diag(np.diag(arr))) > 1e-8 * max(1.0, np.abs(arr).max())):
+            raise ValueError(f"{name} must be orthogonal, its lattice vectors along the axes, got {arr.tolist()}")
+        if np.any(np.diag(arr) <= 0):
+            raise ValueError(f"{name} lengths must be positive, got {np.diag(arr).tolist()}")
     if abs(np.linalg.det(arr)) < 1e-12:
         raise ValueError(f"{name} is singular (zero volume): {arr.tolist()}")
     return arr

@@ -102,30 +102,22 @@ class SheetEnergy:
 
 def _orthogonal_cell(cell) -> tuple[float, float]:
     """``(lx, ly)`` of a sheet cell given as ``(lx, ly)``, 3 lengths or a 3 x 3 matrix (rows are the
-    lattice vectors) whose in-plane vectors lie along x and y."""
-    from tfatoms._validation import finite_array
+    lattice vectors) whose in-plane vectors lie along x and y (the in-plane part checked by ``cell_array``)."""
+    from tfatoms._validation import cell_array, numeric_array
 
     if isinstance(cell, (str, bytes)):
         raise TypeError(f"cell must be (lx, ly), 3 lengths or a 3 x 3 matrix (Angstrom), got the string {cell!r}")
-    try:
-        arr = finite_array(cell, "cell")
-    except (TypeError, ValueError) as exc:
-        if "cell" in str(exc):
-            raise
-        raise ValueError(f"cell must be (lx, ly), 3 lengths or a 3 x 3 matrix of numbers (Angstrom), "
-                         f"got {type(cell).__name__} ({exc})") from None
-    if arr.shape in ((2,), (3,)):
-        lengths = arr[:2]
+    arr = numeric_array(cell, "cell")
+    if arr.shape == (3,):                                   # lz, the height, plays no part in a sheet
+        arr = arr[:2]
     elif arr.shape == (3, 3):
-        off = np.abs(arr[:2] - np.diag(np.diag(arr))[:2])
-        if np.any(off > 1e-8 * max(1.0, np.abs(arr).max())):
+        if np.any(np.abs(arr[:2, 2]) > 1e-8 * max(1.0, np.abs(arr).max())):
             raise ValueError(f"cell must be orthogonal with its in-plane vectors along x and y, got {arr.tolist()}")
-        lengths = np.diag(arr)[:2]
-    else:
+        arr = arr[:2, :2]
+    elif arr.shape != (2,):
         raise ValueError(f"cell must be (lx, ly), 3 lengths or a 3 x 3 matrix (Angstrom), got shape {arr.shape}")
-    if np.any(lengths <= 0):
-        raise ValueError(f"cell lengths must be positive, got lx, ly = {lengths.tolist()}")
-    return float(lengths[0]), float(lengths[1])
+    plane = cell_array(arr, dim=2, orthogonal=True)
+    return float(plane[0, 0]), float(plane[1, 1])
 
 
 def as_sheet(sheet, cell=None, numbers=None):

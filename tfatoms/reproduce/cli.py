@@ -26,10 +26,15 @@ def seed_int(text: str) -> int:
     return value
 
 
-def positive(kind):
-    """An argparse type for numbers > 0 of ``kind`` (int or float), with a message naming the value."""
-    def parse(text: str):
+def positive(kind, what: str | None = None):
+    """An argparse type for numbers > 0 of ``kind`` (int or float), with a message naming the value.
+
+    ``what`` says in the message what the number must be (default ``"a positive integer"`` or ``"a finite number
+    > 0"``), e.g. ``positive(float, "a positive area in um^2")``: ``must be a positive area in um^2, got -1``."""
+    if what is None:
         what = "a positive integer" if kind is int else "a finite number > 0"
+
+    def parse(text: str):
         try:
             value = kind(text)
         except ValueError:
