@@ -214,3 +214,23 @@ def test_bad_input_names_the_record():
     with pytest.raises(ValueError, match=r"structure 0 \('bad cell'\).*linearly dependent"):
         flat = Atoms("Cu", cell=[[2.5, 0, 0], [5.0, 0, 0], [0, 0, 2.5]], pbc=True)
         StructureBatches.from_atoms([flat], cutoff=4.0, names=["bad cell"])
+
+
+def test_batches_take_the_model_cutoff_and_the_trainer_refuses_other_pairs(tmp_path):
+    from tfatoms.train.trainer import BatchTrainer
+
+    model = schnet_with_cutoff()
+    data = labelled_cells()
+    batches = StructureBatches.from_atoms_data(data, forces="forces", model=model, batch_size=2)
+    assert batches.cutoff == model.cutoff == 4.0
+    np.testing.assert_array_equal(build_batch(bulk("Cu"), model=model)[keys.IDX_I],
+                                  build_batch(bulk("Cu"), cutoff=4.0)[keys.IDX_I])
+    with pytest.raises(ValueError, match="cutoff=5.0 A contradicts the cutoff of the SchNet model, 4.0 A"):
+        StructureBatches.from_atoms_data(data, model=model, cutoff=5.0)
+    with pytest.raises(ValueError, match=r"Cu \(Z = 29\) is beyond the model's max_z = 10"):
+        StructureBatches.from_atoms_data(data, model=SchNet(n_features=8, n_interactions=1, cutoff=4.0, max_z=10))
+    other = StructureBatches.from_atoms_data(data, forces="forces", cutoff=5.0, batch_size=2)
+    trainer = BatchTrainer(model, loss=EnergyForceLoss())
+    with pytest.raises(ValueError, match=r"training batches hold the pairs of cutoff 5.0 A, but SchNet has cutoff "
+                                         r"4.0 A"):
+        trainer.fit(other, batches, tmp_path / "ckpt", max_steps=1, progress=False)

@@ -44,24 +44,9 @@ from tfatoms._validation import atomic_numbers_array, float_dtype, numeric_array
 from tfatoms.models import Potential  # also registers the models
 from tfatoms.models.base import example_batch
 from tfatoms.representations.batch import MIN_DISTANCE, prepare_positions
-from tfatoms.representations.neighbors import neighbor_list
+from tfatoms.representations.neighbors import model_cutoff, neighbor_list, pairs_cutoff
 
 __all__ = ["TfatomsCalculator", "model_cutoff"]
-
-
-def model_cutoff(model):
-    """The cutoff (Angstrom, float) of an energy model, or ``None`` if it takes every pair.
-
-    Reads ``model.cutoff`` (``SchNet(cutoff=...)``; a :class:`~tfatoms.models.Potential` reports
-    its energy model's); a model without the attribute uses all pairs.
-    """
-    cutoff = getattr(model, "cutoff", None)
-    if cutoff is None:
-        return None
-    cutoff = float(cutoff)
-    if not np.isfinite(cutoff) or cutoff <= 0:
-        raise ValueError(f"{type(model).__name__} has an invalid cutoff {cutoff!r}")
-    return cutoff
 
 
 class _Pairs:
@@ -137,15 +122,7 @@ class TfatomsCalculator(Calculator):
         if not np.isfinite(skin) or skin < 0:
             raise ValueError(f"skin must be a finite distance >= 0 in Angstrom, got {skin}")
         self.skin = skin
-        own = model_cutoff(model)
-        if cutoff is not None:
-            cutoff = float(cutoff)
-            if not np.isfinite(cutoff) or cutoff <= 0:
-                raise ValueError(f"cutoff must be a positive finite distance in Angstrom or None, got {cutoff}")
-            if own is not None and abs(cutoff - own) > 1e-9 * own:
-                raise ValueError(f"cutoff={cutoff} A contradicts the cutoff of the {self.model_name}, {own} A: "
-                                 f"leave cutoff unset (the calculator reads the model's own)")
-        self.cutoff = own if cutoff is None else cutoff
+        self.cutoff = pairs_cutoff(model, cutoff, self.model_name)
         if dtype is None:
             compute = getattr(model, "compute_dtype", "float32")
             dtype = compute if compute in ("float32", "float64") else "float32"

@@ -78,7 +78,7 @@ def check_overlaps(name: str, pos, i, j, offsets=None):
                          f"(distance {dist[k]:.2e} A, closer than {MIN_DISTANCE:g} A)")
 
 
-def build_batch(structures, cutoff: float | None = None, dtype=np.float32) -> dict:
+def build_batch(structures, cutoff: float | None = None, dtype=np.float32, model=None) -> dict:
     """Concatenate ``ase.Atoms`` structures into one atomistic batch (no padding).
 
     The same path training takes: :meth:`StructureBatches.collate
@@ -90,6 +90,8 @@ def build_batch(structures, cutoff: float | None = None, dtype=np.float32) -> di
     cutoff : neighbour cutoff in Angstrom (give the model's, ``model.cutoff``). ``None``: every
         ordered pair ``i != j`` of each structure (molecules only; a periodic structure raises).
     dtype : float type of ``POSITIONS`` and ``CELL``: float32 or float64.
+    model : the model the batch is for: its cutoff is used (``cutoff`` may only repeat it) and its
+        ``max_z`` checked.
 
     Returns
     -------
@@ -111,5 +113,6 @@ def build_batch(structures, cutoff: float | None = None, dtype=np.float32) -> di
     if hasattr(structures, "get_positions"):
         structures = [structures]
     structures = list(structures)
-    data = StructureBatches.from_atoms(structures, cutoff=cutoff, dtype=dtype, batch_size=max(1, len(structures)))
+    data = StructureBatches.from_atoms(structures, cutoff=cutoff, dtype=dtype, batch_size=max(1, len(structures)),
+                                       model=model)
     return data.collate(np.arange(len(data)), pad=False)

@@ -18,6 +18,41 @@ from vesin import NeighborList
 from tfatoms._validation import finite_array, positions_array
 
 
+def model_cutoff(model):
+    """The cutoff (Angstrom, float) of an energy model, or ``None`` if it takes every pair.
+
+    Reads ``model.cutoff`` (``SchNet(cutoff=...)``; a :class:`~tfatoms.models.Potential` reports
+    its energy model's); a model without the attribute uses all pairs.
+    """
+    cutoff = getattr(model, "cutoff", None)
+    if cutoff is None:
+        return None
+    cutoff = float(cutoff)
+    if not np.isfinite(cutoff) or cutoff <= 0:
+        raise ValueError(f"{type(model).__name__} has an invalid cutoff {cutoff!r}")
+    return cutoff
+
+
+def pairs_cutoff(model, cutoff, what: str) -> float | None:
+    """The cutoff the pairs fed to ``model`` must have: the model's own, or ``cutoff`` where the model has none.
+
+    ``cutoff`` (Angstrom or ``None``) may repeat the model's cutoff; a different one raises ``ValueError``
+    (``what`` names the model in the message): the pairs a model sees must be those it was built for.
+    For a model without a cutoff (all pairs) ``cutoff`` truncates its pairs (needed for periodic cells).
+    """
+    if cutoff is not None:
+        cutoff = float(cutoff)
+        if not np.isfinite(cutoff) or cutoff <= 0:
+            raise ValueError(f"cutoff must be a positive finite distance in Angstrom or None, got {cutoff}")
+    own = None if model is None else model_cutoff(model)
+    if own is None:
+        return cutoff
+    if cutoff is not None and abs(cutoff - own) > 1e-9 * own:
+        raise ValueError(f"cutoff={cutoff} A contradicts the cutoff of the {what}, {own} A: leave cutoff unset "
+                         f"(the model's own is read)")
+    return own
+
+
 def neighbor_pairs(positions, cell, pbc, cutoff: float, self_interaction: bool = False):
     """All directed pairs ``(i, j, image of j)`` with ``|r_ij| < cutoff``, with Cartesian offsets.
 

@@ -42,7 +42,7 @@ from tfatoms._validation import (atomic_numbers_array, finite_array, float_dtype
                                  positions_array)
 from tfatoms.representations.batch import MAX_COORDINATE, check_overlaps, prepare_positions
 from tfatoms.representations.batch_source import BatchSource
-from tfatoms.representations.neighbors import neighbor_list
+from tfatoms.representations.neighbors import neighbor_list, pairs_cutoff
 
 #: Integer cell shift of the padding pairs in the dummy structure's unit cell: their length is 1 A.
 PAD_SHIFT = (1, 0, 0)
@@ -76,6 +76,9 @@ class StructureBatches(BatchSource):
         pbc: ``None`` (False), a bool or ``(3,)`` for all, or ``(n_structures, 3)``.
         stress: ``None``, or ``(n_structures, 3, 3)`` / Voigt ``(n_structures, 6)`` (ASE order
             xx, yy, zz, yz, xz, xy) in eV/A^3; only for structures periodic along all three axes.
+        model: the model the batches are for: its cutoff (``model.cutoff``) is used, so the pairs
+            cannot disagree with it (a different ``cutoff`` raises; for a model without one,
+            ``cutoff`` truncates its pairs), and its ``max_z`` unless ``max_z`` is given.
 
     Molecules are centred on their centroid and periodic structures wrapped into their cell
     in float64 (:func:`~tfatoms.representations.batch.prepare_positions`) before the positions
@@ -96,7 +99,7 @@ class StructureBatches(BatchSource):
     def __init__(self, numbers, positions, offsets, targets=None, batch_size: int = 32,
                  cutoff: float | None = None, atom_bucket: int = 64, pair_bucket: int = 1024,
                  dtype=np.float32, max_z: int | None = None, forces=None, names=None, cell=None, pbc=None,
-                 stress=None):
+                 stress=None, model=None):
         self.dtype = float_dtype(dtype)
         numbers = np.asarray(numbers)
         positions = positions_array(numeric_array(positions, "positions"), "positions", allow_empty=True)
@@ -116,9 +119,9 @@ class StructureBatches(BatchSource):
             if len(self.names) != len(n_atoms):
                 raise ValueError(f"names has {len(self.names)} entries for {len(n_atoms)} {self.kind}s")
         self.cell, self.pbc = self._checked_cells(cell, pbc)
-        self.cutoff = None if cutoff is None else float(cutoff)
-        if self.cutoff is not None and not (np.isfinite(self.cutoff) and self.cutoff > 0):
-            raise ValueError(f"cutoff must be a positive finite distance in Angstrom or None, got {cutoff}")
+        self.cutoff = pairs_cutoff(model, cutoff, f"{type(model).__name__} model")
+        if model is not None and max_z is None:
+            max_z = getattr(model, "max_z", None)
         if self.cutoff is None and self.pbc.any():
             m = int(np.argmax(self.pbc.any(axis=1)))
             raise ValueError(f"{self.record(m)} is periodic (pbc={self.pbc[m].tolist()}): give a cutoff "

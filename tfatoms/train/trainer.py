@@ -60,6 +60,7 @@ import tensorflow as tf
 from tfatoms import keys
 from tfatoms._io import atomic_path, exclusive, write_json
 from tfatoms._validation import atomic_numbers_within, positive_int
+from tfatoms.representations.neighbors import model_cutoff
 from tfatoms.train.fit import load_checkpoint_weights, remove_legacy_temporaries
 from tfatoms.train.losses import EnergyLoss
 from tfatoms.train.metrics import energy_force_metrics, error_metrics
@@ -219,6 +220,16 @@ class BatchTrainer:
         if max_z is not None and numbers is not None:
             atomic_numbers_within(numbers, max_z, type(self.model).__name__)
 
+    def _check_cutoff(self, data, which: str):
+        """The pairs of ``data`` must be those of the model's cutoff (when the model and the data have one)."""
+        if not hasattr(data, "cutoff"):
+            return
+        own = model_cutoff(self.model)
+        if own is not None and (data.cutoff is None or abs(data.cutoff - own) > 1e-9 * own):
+            raise ValueError(f"the {which} batches hold the pairs of cutoff {data.cutoff} A, but "
+                             f"{type(self.model).__name__} has cutoff {own} A: build them with "
+                             f"StructureBatches(..., model=model) so they take the model's cutoff")
+
     def predict(self, data):
         """Predictions for every example of the batch source ``data``, in its order, float64.
 
@@ -352,6 +363,8 @@ class BatchTrainer:
                                  f"(give StructureBatches(..., stress=...) bulk cells with stress, eV/A^3)")
         self._check_numbers(train)
         self._check_numbers(val)
+        self._check_cutoff(train, "training")
+        self._check_cutoff(val, "validation")
         ckpt = Path(checkpoint_dir)
         with exclusive(ckpt, "checkpoint directory"):
             return self._fit_locked(train, val, ckpt, max_steps, patience, time_limit_s, seed, progress)
