@@ -1,0 +1,113 @@
+"""N-nearest-neighbour environments: the input of the local force DNN (Kuritz, Gordon, Natan; sec. 2).
+
+"For each atom, we find the N nearest neighbors ... We sort the atoms according to
+their distance (closest is first) and then assign for each neighbor the following
+quantities: (Z_n, d_n, 1/d_n), where Z_n is the atomic number of the n-th neighbor,
+d_n is the distance vector, and 1/d_n is the reciprocal of the scalar distance."
+
+So every atom gets an ``(N, 5)`` block ``[Z_n, dx_n, dy_n, dz_n, 1/|d_n|]`` with
+``d_n = r_j + S @ cell - r_i`` (Angstrom) the vector from the atom to its n-th nearest
+neighbour. Under periodic boundaries the neighbours are periodic images, including images
+of the atom itself and several images of one neighbour when the cell is small (a 16-atom Si
+cell with N = 30 needs them). The pairs come from the package's one neighbour search
+(:func:`~tfatoms.representations.neighbors.neighbor_list`) at a cutoff grown until every atom
+has N neighbours. Ties in distance (perfect crystals) are broken by neighbour index, then by
+cell shift, so the order is deterministic.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from tfatoms._validation import atomic_numbers_array, finite_array, positions_array, positive_int
+from tfatoms.representations.neighbors import neighbor_list
+
+#: Features per neighbour: Z, the three components of d, 1/|d|.
+N_FEATURES = 5
+#: Largest cutoff the search grows to (Angstrom) before it gives up: N that large is not an environment.
+MAX_ENVIRONMENT_RADIUS = 30.0
+
+
+def nearest_neighbors(positions, cell, pbc, n_neighbors: int, max_radius: float = MAX_ENVIRONMENT_RADIUS):
+    """The ``n_neighbors`` nearest neighbours (periodic images included) of every atom, sorted by distance.
+
+    Parameters
+    ----------
+    positions : (n_atoms, 3) Angstrom.
+    cell : (3, 3) lattice vectors as rows (or 3 lengths, or ``None`` for a molecule), Angstrom.
+    pbc : bool or 3 bools.
+    n_neighbors : N >= 1.
+    max_radius : the search stops growing its cutoff here (Angstrom) and raises.
+
+    Returns
+    -------
+    idx_j : (n_atoms, N) int32, the atom each neighbour is an image of.
+    vectors : (n_atoms, N, 3) float64, ``d_n = r_j + S @ cell - r_i``, Angstrom, by increasing length.
+    shifts : (n_atoms, N, 3) int32 cell shifts ``S``.
+
+    Raises ``ValueError`` if a structure cannot give every atom N neighbours: a molecule with at
+    most N atoms, or a periodic structure whose N-th neighbour lies beyond ``max_radius``.
+    """
+    pos = positions_array(positions)
+    n_neighbors = positive_int(n_neighbors, "n_neighbors")
+    flags = np.broadcast_to(np.asarray(pbc, dtype=bool), (3,)).copy()
+    cell = np.zeros((3, 3)) if cell is None else finite_array(cell, "cell")
+    if cell.shape == (3,):
+        cell = np.diag(cell)
+    n_atoms = len(pos)
+    if not flags.any() and n_atoms <= n_neighbors:
+        raise ValueError(f"n_neighbors = {n_neighbors} but the structure is not periodic and has {n_atoms} atoms: "
+                         f"each atom has only {n_atoms - 1} neighbours")
+    radius = _first_radius(pos, cell, flags, n_neighbors)
+    while True:
+        i, j, s = neighbor_list(pos, cell, flags, radius)
+        counts = np.bincount(i, minlength=n_atoms)
+        if counts.min() >= n_neighbors:
+            break
+        if radius >= max_radius:
+            k = int(np.argmin(counts))
+            raise ValueError(f"n_neighbors = {n_neighbors}: atom {k} has only {int(counts[k])} neighbours within "
+                             f"{max_radius:g} A; an environment that large is not local (use a smaller N, or "
+                             f"raise max_radius)")
+        radius = min(max_radius, radius * 1.25)
+    vectors = pos[j] - pos[i] + s @ cell
+    dist = np.linalg.norm(vectors, axis=1)
+    if len(dist) and dist.min() < 1e-6:
+        k = int(np.argmin(dist))
+        raise ValueError(f"atoms {int(i[k])} and {int(j[k])} are on top of each other (distance {dist[k]:.2e} A)")
+    order = np.lexsort((s[:, 2], s[:, 1], s[:, 0], j, dist, i))   # by atom, then distance, then j and shift
+    i, j, s, vectors = i[order], j[order], s[order], vectors[order]
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank = np.arange(len(i)) - starts[i]
+    keep = rank < n_neighbors
+    shape = (n_atoms, n_neighbors)
+    return (j[keep].reshape(shape).astype(np.int32), vectors[keep].reshape(*shape, 3),
+            s[keep].reshape(*shape, 3).astype(np.int32))
+
+
+def environment_features(numbers, positions, cell, pbc, n_neighbors: int, dtype=np.float32) -> np.ndarray:
+    """Local force DNN input ``(n_atoms, N, 5)``: ``[Z_n, dx_n, dy_n, dz_n, 1/|d_n|]`` of the N nearest neighbours.
+
+    The vectors and distances are those of :func:`nearest_neighbors` (Angstrom and 1/Angstrom);
+    ``numbers`` (n_atoms,) are the atomic numbers, ``Z_n`` the neighbour's.
+    """
+    pos = positions_array(positions)
+    z = atomic_numbers_array(numbers, n_atoms=len(pos))
+    j, vectors, _ = nearest_neighbors(pos, cell, pbc, n_neighbors)
+    dist = np.linalg.norm(vectors, axis=-1)
+    out = np.empty((*j.shape, N_FEATURES), np.float64)
+    out[..., 0] = z[j]
+    out[..., 1:4] = vectors
+    out[..., 4] = 1.0 / dist
+    return out.astype(dtype)
+
+
+def _first_radius(pos, cell, pbc, n_neighbors: int) -> float:
+    """A first guess of the cutoff holding N neighbours: the radius of a sphere of N + 1 atoms at the mean density."""
+    if pbc.all():
+        volume = abs(np.linalg.det(cell))
+    else:
+        extent = np.ptp(pos, axis=0) + 2.0
+        volume = float(np.prod(extent))
+    density = len(pos) / max(volume, 1e-9)
+    radius = (3.0 * (n_neighbors + 1) / (4.0 * np.pi * density)) ** (1.0 / 3.0)
+    return float(np.clip(1.1 * radius, 1.0, MAX_ENVIRONMENT_RADIUS))
