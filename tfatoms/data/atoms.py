@@ -1046,6 +1046,20 @@ class AtomsDataView:
 
     atoms_data: AtomsData
 
+    @classmethod
+    def _view(cls, data: AtomsData, properties=(), metadata=()):
+        """A ``cls`` holding ``data``, which must have ``properties`` and ``metadata`` keys (else ``ValueError``)."""
+        if not isinstance(data, AtomsData):
+            raise TypeError(f"a {cls.__name__} is a view of an AtomsData, got {type(data).__name__}")
+        lacking = [k for k in properties if k not in data.properties]
+        lacking += [f"metadata[{k!r}]" for k in metadata if k not in data.metadata]
+        if lacking:
+            raise ValueError(f"a {cls.__name__} view needs {', '.join(lacking)} in the AtomsData"
+                             f"{data._source_text()}")
+        self = cls.__new__(cls)
+        self.atoms_data = data
+        return self
+
     def to_atoms_data(self) -> AtomsData:
         """The :class:`AtomsData` this dataset is a view of (the same object, not a copy)."""
         return self.atoms_data
@@ -1073,6 +1087,11 @@ class AtomsDataView:
     def n_atoms(self) -> np.ndarray:
         """Atoms per structure, ``(n_structures,)`` int64."""
         return self.atoms_data.n_atoms
+
+
+def property_view(name: str, doc: str) -> property:
+    """A read-only attribute of an :class:`AtomsDataView` that is ``atoms_data.properties[name]`` (not a copy)."""
+    return property(lambda self: self.atoms_data.properties[name], doc=doc)
 
 
 # ---------------------------------------------------------------------------------------------------- readers
@@ -1109,4 +1128,5 @@ def _read_ase_db(path: Path, index):
     return out
 
 
-__all__ = ["AtomsData", "AtomsDataFileError", "AtomsDataView", "FORMAT_VERSION", "parse_unit", "unit_factor"]
+__all__ = ["AtomsData", "AtomsDataFileError", "AtomsDataView", "FORMAT_VERSION", "parse_unit", "property_view",
+           "unit_factor"]

@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from tfatoms._io import atomic_path, exclusive, file_sha256
+from tfatoms.data.atoms import _json_default
 
 #: Version of the cache attributes (``params``, ``params_sha256``, ``dataset``, ``cache_format``).
 CACHE_FORMAT = 1
@@ -79,18 +80,6 @@ class LegacyCacheWarning(UserWarning):
 
 
 # ---------------------------------------------------------------------------------------------------- keys
-def _json_default(obj):
-    import numpy as np
-
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"{type(obj).__name__} is not JSON-serialisable")
-
-
 def _dumps(params) -> str:
     return json.dumps(params, sort_keys=True, separators=(",", ":"), default=_json_default, allow_nan=False)
 

@@ -32,7 +32,7 @@ from itertools import product
 import numpy as np
 
 from tfatoms._validation import positive_int
-from tfatoms.data.atoms import AtomsData, AtomsDataView
+from tfatoms.data.atoms import AtomsData, AtomsDataView, property_view
 from tfatoms.data.cache import DatasetCache
 
 BOX = 10.0                      #: side of the box (Angstrom)
@@ -205,15 +205,11 @@ class Dimers(AtomsDataView):
 
     @classmethod
     def from_atoms_data(cls, data: AtomsData) -> "Dimers":
-        """A view of ``data`` (two atoms per structure, ``r12`` and ``energy``, ``metadata["dim"]``)."""
-        if len(data) and not np.all(data.n_atoms == 2):
-            raise ValueError(f"a Dimers view needs two atoms per structure{data._source_text()}")
-        lacking = [k for k in ("r12", "energy") if k not in data.properties]
-        if lacking or data.metadata.get("dim") not in (2, 3):
-            raise ValueError(f"a Dimers view needs the properties r12 and energy and metadata['dim'] 2 or 3"
+        """A view of ``data`` (two atoms per structure, ``r12`` and ``energy``, ``metadata["dim"]``, ``["params"]``)."""
+        self = cls._view(data, ("r12", "energy"), ("dim", "params"))
+        if not np.all(data.n_atoms == 2) or data.metadata["dim"] not in (2, 3):
+            raise ValueError(f"a Dimers view needs two atoms per structure and metadata['dim'] 2 or 3"
                              f"{data._source_text()}")
-        self = cls.__new__(cls)
-        self.atoms_data = data
         return self
 
     @property
@@ -225,15 +221,8 @@ class Dimers(AtomsDataView):
         """``(n, 2, dim)`` Angstrom (a view of the AtomsData's positions)."""
         return self.atoms_data.positions.reshape(len(self), 2, 3)[:, :, :self.dim]
 
-    @property
-    def r12(self) -> np.ndarray:
-        """Separations ``(n,)``, Angstrom."""
-        return self.atoms_data.properties["r12"]
-
-    @property
-    def energy(self) -> np.ndarray:
-        """Lennard-Jones energies ``(n,)``, units of eps."""
-        return self.atoms_data.properties["energy"]
+    r12 = property_view("r12", "Separations ``(n,)``, Angstrom.")
+    energy = property_view("energy", "Lennard-Jones energies ``(n,)``, units of eps.")
 
     @property
     def params(self) -> dict:

@@ -25,7 +25,7 @@ import numpy as np
 
 from tfatoms._io import atomic_path, exclusive, write_json
 from tfatoms._validation import non_negative_int, positive_int
-from tfatoms.data.atoms import AtomsData, AtomsDataView
+from tfatoms.data.atoms import AtomsData, AtomsDataView, property_view
 from tfatoms.data.cache import CacheFileError, DatasetCache, check_params
 from tfatoms.data.sheets import CARBON, DEFAULT_HOLE_DENSITY, DEFAULT_RADIUS_RANGE, VACUUM, PorousSheet
 
@@ -61,33 +61,12 @@ class PorousGrapheneData(AtomsDataView):
     @classmethod
     def from_atoms_data(cls, data: AtomsData) -> "PorousGrapheneData":
         """A view of ``data`` (per-structure ``energy``, ``geometry``, ``split``, per-atom ``forces``, one cell)."""
-        lacking = [k for k in ("energy", "forces", "geometry", "split") if k not in data.properties]
-        if lacking or "cell" not in data.metadata:
-            raise ValueError(f"a PorousGrapheneData view needs the properties energy, forces, geometry, split and "
-                             f"metadata['cell']; lacking {lacking or ['cell']}{data._source_text()}")
-        self = cls.__new__(cls)
-        self.atoms_data = data
-        return self
+        return cls._view(data, ("energy", "forces", "geometry", "split"), ("cell",))
 
-    @property
-    def forces(self) -> np.ndarray:
-        """``(n_total, 3)`` eV/A."""
-        return self.atoms_data.properties["forces"]
-
-    @property
-    def energy(self) -> np.ndarray:
-        """``(n,)`` eV, the REBO potential energy of each configuration."""
-        return self.atoms_data.properties["energy"]
-
-    @property
-    def geometry(self) -> np.ndarray:
-        """``(n,)`` starting geometry of each configuration."""
-        return self.atoms_data.properties["geometry"]
-
-    @property
-    def split(self) -> np.ndarray:
-        """``(n,)`` 0 train, 1 val, 2 test."""
-        return self.atoms_data.properties["split"]
+    forces = property_view("forces", "``(n_total, 3)`` eV/A.")
+    energy = property_view("energy", "``(n,)`` eV, the REBO potential energy of each configuration.")
+    geometry = property_view("geometry", "``(n,)`` starting geometry of each configuration.")
+    split = property_view("split", "``(n,)`` 0 train, 1 val, 2 test.")
 
     @property
     def cell(self) -> np.ndarray:

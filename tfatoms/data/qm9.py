@@ -37,7 +37,7 @@ from ase.data import atomic_numbers as _SYMBOL_TO_Z
 from ase.data import chemical_symbols
 from tqdm import tqdm
 
-from tfatoms.data.atoms import AtomsData, AtomsDataView
+from tfatoms.data.atoms import AtomsData, AtomsDataView, property_view
 from tfatoms.data.cache import DatasetCache, default_cache_dir, source_hashes
 
 
@@ -139,36 +139,22 @@ class QM9(AtomsDataView):
                 raise ValueError(f"property {k!r} has shape {v.shape}, expected ({n},)")
             props[k] = v
         meta = {"source": "QM9", "reference": _REFERENCE, **dict(metadata or {})}
-        self._wrap(AtomsData(numbers, positions, offsets, properties=props, per_atom=(),
-                             units={k: spec.unit for k, spec in PROPERTIES.items()}, metadata=meta))
+        self.atoms_data = AtomsData(numbers, positions, offsets, properties=props, per_atom=(),
+                                    units={k: spec.unit for k, spec in PROPERTIES.items()}, metadata=meta)
 
     @classmethod
     def from_atoms_data(cls, data: AtomsData) -> QM9:
         """A view of ``data``, which must hold ``index``, ``smiles`` and the 12 :data:`PROPERTIES` per molecule
         (in other units they are converted to the package units)."""
-        lacking = [k for k in ("index", "smiles", *PROPERTIES) if k not in data.properties or k in data.per_atom]
-        if lacking:
-            raise ValueError(f"a QM9 view needs per-molecule {lacking} in the AtomsData{data._source_text()}")
-        other = {k: spec.unit for k, spec in PROPERTIES.items() if data.units.get(k, spec.unit) != spec.unit}
-        if other:
-            data = data.to_units(other)
-        self = cls.__new__(cls)
-        self._wrap(data)
-        return self
+        per_atom = sorted(data.per_atom & {"index", "smiles", *PROPERTIES})
+        if per_atom:
+            raise ValueError(f"a QM9 view needs {per_atom} per molecule, not per atom{data._source_text()}")
+        other = {k: spec.unit for k, spec in PROPERTIES.items()
+                 if k in data.properties and data.units.get(k, spec.unit) != spec.unit}
+        return cls._view(data.to_units(other) if other else data, ("index", "smiles", *PROPERTIES))
 
-    def _wrap(self, data: AtomsData) -> None:
-        self.atoms_data = data
-        self._composition: dict = {}
-
-    @property
-    def index(self) -> np.ndarray:
-        """gdb index of each molecule, ``(n_molecules,)`` int64."""
-        return self.atoms_data.properties["index"]
-
-    @property
-    def smiles(self) -> np.ndarray:
-        """SMILES of each molecule, ``(n_molecules,)`` str."""
-        return self.atoms_data.properties["smiles"]
+    index = property_view("index", "gdb index of each molecule, ``(n_molecules,)`` int64.")
+    smiles = property_view("smiles", "SMILES of each molecule, ``(n_molecules,)`` str.")
 
     @property
     def properties(self) -> dict[str, np.ndarray]:
@@ -235,6 +221,8 @@ class QM9(AtomsDataView):
     def composition(self, z: int) -> np.ndarray:
         """Number of atoms of element ``z`` in each molecule, ``(n_molecules,)`` int64 (cached)."""
         z = int(z)
+        if "_composition" not in self.__dict__:
+            self._composition: dict = {}
         if z not in self._composition:
             self._composition[z] = np.bincount(self._molecule_ids()[self.numbers == z], minlength=len(self))
         return self._composition[z]
