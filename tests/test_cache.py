@@ -240,3 +240,17 @@ def test_an_ising_cache_of_an_earlier_tfatoms_is_converted(tmp_path):
     np.testing.assert_array_equal(again["spins"], data["spins"])
     with pytest.raises(CacheMismatchError, match="seed: stored 3, requested 4"):
         ising_dataset(path, 20, 4, seed=4, progress=False)
+
+
+def test_a_directory_of_pieces_records_and_checks_its_parameters(tmp_path):
+    from tfatoms.data.cache import check_directory_params
+
+    parts = tmp_path / "x.h5.parts"
+    manifest = check_directory_params(parts, {"seed": 1, "blocks": (1, 1)}, "pieces")
+    assert json.loads(manifest.read_text()) == {"seed": 1, "blocks": [1, 1]}
+    assert check_directory_params(parts, {"blocks": [1, 1], "seed": 1}) == manifest
+    with pytest.raises(CacheMismatchError, match=f"pieces {parts} .*seed: stored 1, requested 2.*delete the dir"):
+        check_directory_params(parts, {"seed": 2, "blocks": [1, 1]}, "pieces")
+    manifest.write_text("{")
+    with pytest.raises(CacheFileError, match=f"pieces {parts}: unreadable params.json"):
+        check_directory_params(parts, {"seed": 1, "blocks": [1, 1]}, "pieces")

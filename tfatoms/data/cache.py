@@ -45,7 +45,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tfatoms._io import atomic_path, exclusive, file_sha256
+from tfatoms._io import atomic_path, exclusive, file_sha256, write_json
 from tfatoms.data.atoms import _json_default
 
 #: Version of the cache attributes (``params``, ``params_sha256``, ``dataset``, ``cache_format``).
@@ -152,6 +152,28 @@ def check_params(path, stored: dict, requested: dict, what: str = "cache", remed
         more = f" (and {len(diff) - 3} more)" if len(diff) > 3 else ""
         raise CacheMismatchError(f"{what} {path} was generated with other parameters than requested: "
                                  f"{'; '.join(diff[:3])}{more}; it is not overwritten: {remedy}", path)
+
+
+def check_directory_params(directory, params: dict, what: str = "cache directory") -> Path:
+    """Record ``params`` in ``<directory>/params.json`` (atomically) or, if it is there, check them against it.
+
+    For caches that are directories of resumable pieces (the porous graphene MD chunks): pieces of other
+    parameters are a :class:`CacheMismatchError`, an unreadable ``params.json`` a :class:`CacheFileError`,
+    both naming the directory (the policy of the module docstring). Returns the ``params.json`` path.
+    """
+    directory = Path(directory)
+    manifest = directory / "params.json"
+    remedy = "delete the directory to start again, or use another path"
+    if not manifest.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        write_json(manifest, canonical_params(params))
+        return manifest
+    try:
+        stored = json.loads(manifest.read_text())
+    except (OSError, ValueError) as err:
+        raise CacheFileError(f"{what} {directory}: unreadable {manifest.name} ({err}); {remedy}", manifest) from None
+    check_params(directory, stored, params, what, remedy)
+    return manifest
 
 
 # ---------------------------------------------------------------------------------------------------- the cache

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tfatoms._io import atomic_path, exclusive, write_json
+from tfatoms._io import atomic_path, exclusive
 from tfatoms._validation import non_negative_int, positive_int
 from tfatoms.data.atoms import AtomsData, AtomsDataView, property_view
-from tfatoms.data.cache import CacheFileError, DatasetCache, check_params
+from tfatoms.data.cache import DatasetCache, check_directory_params
 from tfatoms.data.sheets import CARBON, DEFAULT_HOLE_DENSITY, DEFAULT_RADIUS_RANGE, VACUUM, PorousSheet
 
 SPLITS = ("train", "val", "test")
@@ -214,17 +214,7 @@ def _generate(path: Path, params: dict, workers: int, progress: bool) -> PorousG
 
     parts = path.with_name(path.name + ".parts")
     parts.mkdir(parents=True, exist_ok=True)
-    manifest = parts / "params.json"
-    if manifest.exists():
-        try:
-            stored = json.loads(manifest.read_text())
-        except (OSError, ValueError) as err:
-            raise CacheFileError(f"unfinished porous graphene chunks {parts}: unreadable {manifest.name} ({err}); "
-                                 f"delete the directory to start again", manifest) from None
-        check_params(parts, stored, params, "unfinished porous graphene chunks",
-                     "delete the directory to start again, or use another path")
-    else:
-        write_json(manifest, params)
+    check_directory_params(parts, params, "unfinished porous graphene chunks")
     chunks = [(g0, min(g0 + _CHUNK, params["n_geometries"]), params)
               for g0 in range(0, params["n_geometries"], _CHUNK)]
     todo = [c for c in chunks if not (parts / f"chunk_{c[0]:07d}.npz").exists()]
