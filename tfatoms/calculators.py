@@ -46,7 +46,7 @@ from tfatoms.models.base import example_batch
 from tfatoms.representations.batch import MIN_DISTANCE, prepare_positions
 from tfatoms.representations.neighbors import model_cutoff, neighbor_list, pairs_cutoff
 
-__all__ = ["TfatomsCalculator", "model_cutoff"]
+__all__ = ["TfatomsCalculator", "LocalForceCalculator", "model_cutoff"]
 
 
 class _Pairs:
@@ -270,3 +270,77 @@ class TfatomsCalculator(Calculator):
 
 def _symbol(z: int) -> str:
     return chemical_symbols[z] if 0 <= z < len(chemical_symbols) else "unknown"
+
+
+class LocalForceCalculator(Calculator):
+    """ASE calculator of a :class:`~tfatoms.models.LocalForceDNN`: forces only, predicted directly.
+
+    The local force DNN (Kuritz et al.) maps each atom's N nearest neighbours to its force; there
+    is no energy, so ``energy``, ``free_energy`` and ``stress`` raise
+    ``PropertyNotImplementedError``. ``ase.md.VelocityVerlet`` and ``Langevin`` need only forces
+    and run with it (without an ``MDLogger``, which asks for the energy).
+
+    Such forces are not the gradient of any energy, so MD with them does not conserve energy, and
+    their sum over the atoms is not zero, so it does not conserve momentum either: the cell drifts.
+    ``remove_net_force=True`` subtracts the mean force from every atom (Newton's third law for the
+    whole cell), the remedy for the drift; it does not make the field conservative.
+
+    Args:
+        model: a ``LocalForceDNN``, a ``.keras`` path, or the name of a shipped model.
+        remove_net_force: subtract the mean predicted force from each atom.
+
+    Raises ``ValueError`` for an element the model was not trained on (``model.elements``).
+    """
+
+    implemented_properties = ["forces"]
+
+    def __init__(self, model, remove_net_force: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.metadata = None
+        if isinstance(model, str) and not os.path.exists(model) and not model.endswith(".keras"):
+            from tfatoms.pretrained import load_model
+
+            model, self.metadata = load_model(model)
+        elif isinstance(model, (str, os.PathLike)):
+            path = os.fspath(model)
+            if not os.path.isfile(path):
+                raise ValueError(f"LocalForceCalculator: no model file {path!r}")
+            model = keras.saving.load_model(path)
+        if not hasattr(model, "n_neighbors"):
+            raise ValueError(f"LocalForceCalculator takes a LocalForceDNN, got {type(model).__name__}")
+        self.model = model
+        self.remove_net_force = bool(remove_net_force)
+        self.parameters.update(remove_net_force=self.remove_net_force, n_neighbors=model.n_neighbors)
+        self._predict = tf.function(lambda x: model(x, training=False), reduce_retracing=True,
+                                    input_signature=[tf.TensorSpec([None, model.n_neighbors, 5], tf.float32)])
+
+    def get_property(self, name, atoms=None, allow_calculation=True):
+        if name not in self.implemented_properties:
+            raise PropertyNotImplementedError(
+                f"the local force DNN predicts forces only, not {name!r}: its forces are not the gradient of an "
+                f"energy (use TfatomsCalculator with an energy model for energies and stress)")
+        return super().get_property(name, atoms, allow_calculation)
+
+    def calculate(self, atoms=None, properties=("forces",), system_changes=all_changes):
+        from tfatoms.representations.environments import environment_features
+
+        unsupported = sorted(set(properties) - {"forces"})
+        if unsupported:
+            raise PropertyNotImplementedError(
+                f"the local force DNN predicts forces only (no energy: they are not the gradient of one); "
+                f"asked for {unsupported}")
+        super().calculate(atoms, properties, system_changes)
+        atoms = self.atoms
+        numbers = atomic_numbers_array(atoms.get_atomic_numbers(), name="atomic numbers of the atoms")
+        if self.model.elements is not None:
+            unknown = sorted(set(numbers.tolist()) - set(self.model.elements))
+            if unknown:
+                raise ValueError(f"element {_symbol(unknown[0])} (Z = {unknown[0]}) is not among the elements the "
+                                 f"local force DNN was trained on: "
+                                 f"{', '.join(_symbol(z) for z in self.model.elements)}")
+        features = environment_features(numbers, atoms.get_positions(), atoms.get_cell()[:], atoms.get_pbc(),
+                                        self.model.n_neighbors, dtype=np.float32)
+        forces = self._predict(tf.constant(features)).numpy().astype(np.float64)
+        if self.remove_net_force:
+            forces -= forces.mean(axis=0)
+        self.results = {"forces": forces}

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from tfatoms._validation import atomic_numbers_array, finite_array, positions_array, positive_int
+from tfatoms.representations.batch_source import BatchSource
 from tfatoms.representations.neighbors import neighbor_list
 
 #: Features per neighbour: Z, the three components of d, 1/|d|.
@@ -111,3 +112,67 @@ def _first_radius(pos, cell, pbc, n_neighbors: int) -> float:
     density = len(pos) / max(volume, 1e-9)
     radius = (3.0 * (n_neighbors + 1) / (4.0 * np.pi * density)) ** (1.0 / 3.0)
     return float(np.clip(1.1 * radius, 1.0, MAX_ENVIRONMENT_RADIUS))
+
+
+class AtomEnvironments(BatchSource):
+    """Per-atom environments ``(n_atoms, N, 5)`` with per-atom force targets, batched for the local force DNN.
+
+    Each example is one atom (the paper trains on atoms: "mini-batches of 100"); the last batch is
+    padded with zero environments of weight 0, so every batch has the same shape.
+
+    Args:
+        features: ``(n_atoms_total, N, 5)`` from :func:`environment_features`.
+        forces: ``(n_atoms_total, 3)`` eV/A, or ``None``.
+        batch_size: atoms per batch (100 in the paper).
+        structure: ``(n_atoms_total,)`` the structure each atom came from (for splits and errors).
+    """
+
+    def __init__(self, features, forces=None, batch_size: int = 100, structure=None, numbers=None):
+        self.features = finite_array(features, "features", ndim=3).astype(np.float32)
+        if self.features.shape[2] != N_FEATURES:
+            raise ValueError(f"features must be (n_atoms, N, {N_FEATURES}), got {self.features.shape}")
+        n = len(self.features)
+        self.targets = None
+        if forces is not None:
+            self.targets = finite_array(forces, "forces", ndim=2, last_dim=3)
+            if len(self.targets) != n:
+                raise ValueError(f"forces has {len(self.targets)} rows for {n} atoms")
+        self.batch_size = positive_int(batch_size, "batch_size")
+        self.structure = np.zeros(n, np.int64) if structure is None else np.asarray(structure, np.int64)
+        self.numbers = None if numbers is None else np.asarray(numbers)
+
+    @classmethod
+    def from_atoms_data(cls, data, n_neighbors: int, forces: str | None = "forces", batch_size: int = 100,
+                        dtype=np.float32) -> "AtomEnvironments":
+        """Environments of every atom of every structure of an :class:`~tfatoms.data.atoms.AtomsData`
+        (forces converted to eV/A where units are recorded); errors name the structure."""
+        if forces is not None:
+            data.require(forces)
+            if forces in data.units:
+                data = data.to_units({forces: "eV/A"})
+        blocks = []
+        for k in range(len(data)):
+            atoms = data.atom_slice(k)
+            try:
+                blocks.append(environment_features(data.numbers[atoms], data.positions[atoms], data.cell[k],
+                                                   data.pbc[k], n_neighbors, dtype=dtype))
+            except ValueError as err:
+                raise ValueError(f"{data._where(k)}: {err}") from None
+        return cls(np.concatenate(blocks), None if forces is None else data.properties[forces], batch_size,
+                   structure=data.structure_index, numbers=data.numbers)
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def collate(self, indices):
+        """``(features (B, N, 5), targets (B, 3), weights (B,))`` for up to ``batch_size`` atoms."""
+        indices = np.asarray(indices, np.int64)
+        b = self.batch_size
+        x = np.zeros((b, *self.features.shape[1:]), np.float32)
+        x[:len(indices)] = self.features[indices]
+        y = np.zeros((b, 3), np.float32)
+        if self.targets is not None:
+            y[:len(indices)] = self.targets[indices]
+        w = np.zeros(b, np.float32)
+        w[:len(indices)] = 1.0
+        return x, y, w

@@ -57,13 +57,27 @@ class EnergyLoss:
         if isinstance(predictions, dict):
             predictions = predictions[keys.ENERGY]
         pred = tf.reshape(predictions, tf.shape(targets))
-        return tf.reduce_sum(weights * tf.square(pred - targets)) / tf.reduce_sum(weights)
+        if targets.shape.rank == 1:
+            return tf.reduce_sum(weights * tf.square(pred - targets)) / tf.reduce_sum(weights)
+        # vector targets (B, ...): the mean over the components of the real examples
+        sq = tf.reduce_sum(tf.reshape(tf.square(pred - targets), [tf.shape(targets)[0], -1]), axis=1)
+        components = tf.cast(tf.reduce_prod(tf.shape(targets)[1:]), sq.dtype)
+        return tf.reduce_sum(weights * sq) / (tf.reduce_sum(weights) * components)
 
     def get_config(self) -> dict:
         return {}
 
     def __repr__(self) -> str:
-        return "EnergyLoss()"
+        return f"{type(self).__name__}()"
+
+
+class DirectForceLoss(EnergyLoss):
+    """Weighted mean squared error of per-atom force vectors predicted directly (the local force DNN).
+
+    One example per atom: ``targets`` (B, 3) eV/A, ``weights`` (B,) (0 for padding);
+    ``L = sum_a w_a |F_a - F_hat_a|^2 / (3 sum_a w_a)``, the mean over force components (the
+    paper's Adam on mini-batches of 100 atoms). :class:`BatchTrainer` reports the component MAE.
+    """
 
 
 class EnergyForceLoss:

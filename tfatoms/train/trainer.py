@@ -233,16 +233,18 @@ class BatchTrainer:
     def predict(self, data):
         """Predictions for every example of the batch source ``data``, in its order, float64.
 
-        One scalar per example, ``(n,)``; with a force loss a dict ``{ENERGY: (n,), FORCES:
+        One scalar per example, ``(n,)`` (or one vector, ``(n, 3)``, for per-atom force targets such as
+        :class:`~tfatoms.representations.environments.AtomEnvironments`); with a force loss a dict ``{ENERGY: (n,), FORCES:
         (n_atoms_total, 3)}`` with the forces of the real atoms laid out like ``data.positions``.
         """
         self._check_numbers(data)
         if self.keyed:
             return self._predict_keyed(data)
-        out = np.empty(len(data), np.float64)
+        shape = () if data.targets is None else np.shape(data.targets)[1:]     # vector targets: (n, 3) forces
+        out = np.empty((len(data), *shape), np.float64)
         for sel, batch, _, _ in data.batches():
             pred = self._predict_step(batch_tensors(batch))
-            out[sel] = pred.numpy().reshape(-1)[:len(sel)]
+            out[sel] = pred.numpy().reshape(-1, *shape)[:len(sel)]
         return out
 
     def _predict_keyed(self, data) -> dict:
