@@ -202,7 +202,7 @@ def pretrained_metadata(args, parts, test: dict, md: dict, steps: int, results_d
         loss=f"thesis eq. 5.7, rho = {RHO}", steps=steps,
         test_errors=dict(energy_mae_meV=test["energy_mae"] * MEV, forces_mae_meV_A=test["forces_mae"] * MEV,
                          forces_rmse_meV_A=test["forces_rmse"] * MEV),
-        nve=md, results=str(results_dir),
+        nve=md, results=f"reproductions/results/{Path(results_dir).name}",
         command="python reproductions/schnet_md17.py --data <rMD17 ethanol train.xyz> --save-pretrained tfatoms/pretrained")
 
 
