@@ -46,7 +46,33 @@ from tfatoms.models.base import example_batch
 from tfatoms.representations.batch import MIN_DISTANCE, prepare_positions
 from tfatoms.representations.neighbors import model_cutoff, neighbor_list, pairs_cutoff
 
-__all__ = ["TfatomsCalculator", "LocalForceCalculator", "model_cutoff"]
+__all__ = ["TfatomsCalculator", "LocalForceCalculator", "model_cutoff", "resolve_model"]
+
+
+def resolve_model(model, who: str = "tfatoms"):
+    """``(model, description, metadata)`` of a Keras model, a ``.keras`` path or the name of a shipped model.
+
+    A name (no path separator, not ending in ``.keras``, not an existing file) loads the model shipped in
+    :mod:`tfatoms.pretrained` with its metadata (what it was trained on); a path loads that file (metadata
+    ``None``); a model is returned as it is. A missing or unreadable file is a ``ValueError`` naming it
+    (``who`` says which tool asked).
+    """
+    if isinstance(model, str) and not os.path.exists(model) and os.sep not in model \
+            and not model.endswith(".keras"):
+        from tfatoms.pretrained import load_model
+
+        loaded, meta = load_model(model)                # a shipped model, by name
+        return loaded, f"pretrained {type(loaded).__name__} {meta.get('name', '')!r}", meta
+    if isinstance(model, (str, os.PathLike)):
+        path = os.fspath(model)
+        if not os.path.isfile(path):
+            raise ValueError(f"{who}: no model file {path!r}")
+        try:
+            loaded = keras.saving.load_model(path)
+        except Exception as err:  # noqa: BLE001  (name the file whatever Keras raised)
+            raise ValueError(f"{who}: cannot load a Keras model from {path!r}: {err}") from err
+        return loaded, f"{type(loaded).__name__} model from {path!r}", None
+    return model, f"{type(model).__name__} model {getattr(model, 'name', '')!r}".rstrip(), None
 
 
 class _Pairs:
@@ -92,25 +118,7 @@ class TfatomsCalculator(Calculator):
 
     def __init__(self, model, skin: float = 0.5, dtype=None, cutoff: float | None = None, **kwargs):
         super().__init__(**kwargs)
-        self.metadata = None
-        if isinstance(model, str) and not os.path.exists(model) and os.sep not in model \
-                and not model.endswith(".keras"):
-            from tfatoms.pretrained import load_model
-
-            model, meta = load_model(model)                # a shipped model, by name
-            self.model_name = f"pretrained {type(model).__name__} {meta.get('name', '')!r}"
-            self.metadata = meta
-        elif isinstance(model, (str, os.PathLike)):
-            path = os.fspath(model)
-            if not os.path.isfile(path):
-                raise ValueError(f"TfatomsCalculator: no model file {path!r}")
-            try:
-                model = keras.saving.load_model(path)
-            except Exception as err:  # noqa: BLE001  (name the file whatever Keras raised)
-                raise ValueError(f"TfatomsCalculator: cannot load a Keras model from {path!r}: {err}") from err
-            self.model_name = f"{type(model).__name__} model from {path!r}"
-        else:
-            self.model_name = f"{type(model).__name__} model {getattr(model, 'name', '')!r}".rstrip()
+        model, self.model_name, self.metadata = resolve_model(model, "TfatomsCalculator")
         if isinstance(model, Potential):
             model = model.energy_model
         if not callable(model):
@@ -296,16 +304,7 @@ class LocalForceCalculator(Calculator):
 
     def __init__(self, model, remove_net_force: bool = False, **kwargs):
         super().__init__(**kwargs)
-        self.metadata = None
-        if isinstance(model, str) and not os.path.exists(model) and not model.endswith(".keras"):
-            from tfatoms.pretrained import load_model
-
-            model, self.metadata = load_model(model)
-        elif isinstance(model, (str, os.PathLike)):
-            path = os.fspath(model)
-            if not os.path.isfile(path):
-                raise ValueError(f"LocalForceCalculator: no model file {path!r}")
-            model = keras.saving.load_model(path)
+        model, self.model_name, self.metadata = resolve_model(model, "LocalForceCalculator")
         if not hasattr(model, "n_neighbors"):
             raise ValueError(f"LocalForceCalculator takes a LocalForceDNN, got {type(model).__name__}")
         self.model = model
