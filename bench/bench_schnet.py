@@ -45,6 +45,73 @@ def timed(fn, batches, warmup=5):
     return time.perf_counter() - t0
 
 
+def _schnetpack_command(python: str, npz: Path, options: list[str]) -> list[str]:
+    return [python, str(Path(__file__).with_name("schnetpack_side.py")), "--molecules", str(npz), *options]
+
+
+def run_schnetpack(python: str, arrays: dict, options: list[str], env: dict | None = None) -> dict:
+    """Run bench/schnetpack_side.py in the schnetpack venv on ``arrays`` (saved as its input .npz); its result JSON.
+
+    ``options`` are its command-line flags other than ``--molecules`` and ``--out``; ``env``: variables to set
+    for it (e.g. ``OMP_WAIT_POLICY``) on top of this process' environment.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        npz, out = Path(tmp) / "molecules.npz", Path(tmp) / "schnetpack.json"
+        np.savez(npz, **arrays)
+        subprocess.run(_schnetpack_command(python, npz, [*options, "--out", str(out)]), check=True,
+                       stdout=subprocess.DEVNULL, env={**os.environ, **(env or {})})
+        return json.loads(out.read_text())
+
+
+class SchnetpackWorker:
+    """bench/schnetpack_side.py ``--serve`` in the schnetpack venv, timing phases on request.
+
+    Set up once (batches collated, model built), it lets a harness alternate short phases of both
+    frameworks, so load from other jobs on the machine falls on both alike. Arguments as
+    :func:`run_schnetpack`; use as a context manager.
+    """
+
+    def __init__(self, python: str, arrays: dict, options: list[str], env: dict | None = None):
+        self._tmp = tempfile.TemporaryDirectory()
+        npz = Path(self._tmp.name) / "molecules.npz"
+        np.savez(npz, **arrays)
+        self.proc = subprocess.Popen(_schnetpack_command(python, npz, [*options, "--serve"]), stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
+        self._reply()                                # {"ready": true}: set up and any --check-out written
+
+    def _reply(self) -> dict:
+        for line in self.proc.stdout:
+            if line.startswith("@@ "):
+                return json.loads(line[3:])
+        raise RuntimeError(f"bench/schnetpack_side.py --serve ended (exit status {self.proc.wait()})")
+
+    def request(self, **command) -> dict:
+        self.proc.stdin.write(json.dumps(command) + "\n")
+        self.proc.stdin.flush()
+        return self._reply()
+
+    def seconds(self, phase: str, steps: int, warmup: int = 3) -> float:
+        """Seconds for ``steps`` steps of ``phase`` ("train", "infer", "infer_forces") after ``warmup``."""
+        return self.request(phase=phase, steps=steps, warmup=warmup)["seconds"]
+
+    def info(self) -> dict:
+        return self.request(info=True)
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=60)
+        self._tmp.cleanup()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if exc[0] is not None and self.proc.poll() is None:
+            self.proc.kill()
+        self.close()
+
+
 def tfatoms_side(data: MoleculeBatches, n_train: int, n_infer: int, jit: bool) -> dict:
     model = SchNet(n_features=64, n_interactions=6, rbf_cutoff=RBF_CUTOFF, rbf_spacing=RBF_SPACING)
     trainer = BatchTrainer(model, learning_rate=1e-4, jit_compile=jit)
@@ -100,16 +167,12 @@ def main():
         results["tfatoms_xla" if jit else "tfatoms_graph"] = r
         print(json.dumps(r), flush=True)
     if args.schnetpack_python:
-        with tempfile.TemporaryDirectory() as tmp:
-            npz, out = Path(tmp) / "molecules.npz", Path(tmp) / "schnetpack.json"
-            np.savez(npz, numbers=sub.numbers, positions=sub.positions, offsets=sub.offsets, energy=energy)
-            cmd = [args.schnetpack_python, str(Path(__file__).with_name("schnetpack_side.py")), "--molecules", str(npz),
-                   "--batch-size", str(args.batch_size), "--n-rbf", str(n_rbf), "--rbf-cutoff", str(RBF_CUTOFF),
-                   "--rbf-gamma", "10.0", "--features", "64", "--interactions", "6", "--threads", str(args.threads),
-                   "--train-batches", str(args.train_batches), "--infer-batches", str(args.infer_batches),
-                   "--out", str(out)]
-            subprocess.run(cmd, check=True)
-            results["schnetpack"] = json.loads(out.read_text())
+        results["schnetpack"] = run_schnetpack(
+            args.schnetpack_python,
+            dict(numbers=sub.numbers, positions=sub.positions, offsets=sub.offsets, energy=energy),
+            ["--batch-size", str(args.batch_size), "--n-rbf", str(n_rbf), "--rbf-cutoff", str(RBF_CUTOFF),
+             "--rbf-gamma", "10.0", "--features", "64", "--interactions", "6", "--threads", str(args.threads),
+             "--train-batches", str(args.train_batches), "--infer-batches", str(args.infer_batches)])
         sp = results["schnetpack"]
         ours = (results["tfatoms_graph"], results["tfatoms_xla"])
         results["ratio_tfatoms_over_schnetpack"] = {  # the faster of graph mode and XLA, per measurement
