@@ -38,18 +38,13 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import re
 import sys
 import time
 from pathlib import Path
 
-
-class _Parser(argparse.ArgumentParser):
-    """Bad switches are a ``ValueError`` ("--area must be ..., got -1") that :func:`main` reports once, from rank 0,
-    as ``error: ...`` with exit code 2, instead of every rank printing argparse's usage."""
-
-    def error(self, message):
-        raise ValueError(re.sub(r"^argument (\S+): ", r"\1 ", message) + " (see --help)")
+from tfatoms.reproduce.ranks import (RankParser as _Parser, check_checkpoint_dir, check_output_path as
+                                     _check_output_path, default_threads, fail as _fail, get_comm,
+                                     set_threads)
 
 
 def parse_args(argv=None):
@@ -88,21 +83,6 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def _check_output_path(path: str, option: str):
-    """``path`` can be written as a file: not a directory, and its nearest existing ancestor is a
-    writable directory (missing folders are created when it is written)."""
-    target = Path(path)
-    if target.is_dir():
-        raise ValueError(f"{option} {path} is a directory: give a file name")
-    ancestor = target.absolute().parent
-    while not ancestor.exists():
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise ValueError(f"{option} {path}: {ancestor} is a file, not a directory")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise ValueError(f"{option} {path}: directory {ancestor} is not writable")
-
-
 def validate_args(args):
     """The checks of paths, which need no TensorFlow, before any work (``ValueError`` naming the option); the
     numbers were checked while parsing."""
@@ -117,60 +97,7 @@ def validate_args(args):
         _check_output_path(args.map, "--map")
         if Path(args.map).absolute() == Path(args.out).absolute():
             raise ValueError(f"--map and --out are the same file {args.out}")
-    if args.checkpoint is not None:
-        ckpt = Path(args.checkpoint)
-        if ckpt.exists() and not ckpt.is_dir():
-            raise ValueError(f"--checkpoint {args.checkpoint} is an existing file: give a directory "
-                             f"(it is created if missing)")
-        if not ckpt.exists():
-            _check_output_path(str(ckpt / "x"), "--checkpoint")
-
-
-def get_comm():
-    """MPI.COMM_WORLD, or None when mpi4py is missing (then refuse to run as several copies)."""
-    try:
-        from mpi4py import MPI
-    except ImportError:
-        for var in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS"):
-            if int(os.environ.get(var, "1")) > 1:
-                raise SystemExit("mpirun started several processes but mpi4py is not installed: "
-                                 "pip install 'tfatoms[mpi]' (or run one process)")
-        return None
-    return MPI.COMM_WORLD
-
-
-def local_ranks(comm) -> int:
-    if comm is None:
-        return 1
-    from mpi4py import MPI
-
-    return comm.Split_type(MPI.COMM_TYPE_SHARED).Get_size()
-
-
-def set_threads(n: int) -> bool:
-    """Threads of TensorFlow (intra-op ``n``, inter-op 1) and numba for this rank; True if applied.
-
-    TensorFlow reads its thread counts once, when its runtime starts: this must run
-    before anything executes a TensorFlow op (the script calls it first). Called later in
-    the same process (``main()`` from Python after TensorFlow ran) TensorFlow keeps its
-    count and this returns False unless that count already is ``n``; numba's count is
-    always set."""
-    import numba
-
-    try:
-        import tfatoms._tensorflow  # noqa: F401  (TensorFlow without its start-up log lines, where available)
-    except ImportError:
-        pass
-    import tensorflow as tf
-
-    applied = True
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(n)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-    except RuntimeError:      # TensorFlow already running in this process: it keeps its thread counts
-        applied = tf.config.threading.get_intra_op_parallelism_threads() == n
-    numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
-    return applied
+    check_checkpoint_dir(args.checkpoint)
 
 
 def build_sheet(args):
@@ -211,12 +138,6 @@ def model_hash(spec: str) -> str:
     return file_sha256(*(directory / f"{name}{suffix}" for suffix in (".json", ".npz")))
 
 
-def _fail(rank: int, exc) -> SystemExit:
-    if rank == 0:
-        print(f"error: {exc}", file=sys.stderr)
-    return SystemExit(2)
-
-
 def main(argv=None) -> dict | None:
     try:
         args, bad = parse_args(argv), None
@@ -230,8 +151,7 @@ def main(argv=None) -> dict | None:
         validate_args(args)
     except ValueError as exc:
         raise _fail(rank, exc) from None
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    threads = args.threads or max(1, cores // local_ranks(comm))
+    threads = args.threads or default_threads(comm)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     threads_applied = set_threads(threads)       # first: TensorFlow reads its thread count when it starts
     import keras

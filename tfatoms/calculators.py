@@ -62,6 +62,8 @@ def resolve_model(model, who: str = "tfatoms"):
         from tfatoms.pretrained import load_model
 
         loaded, meta = load_model(model)                # a shipped model, by name
+        if getattr(loaded, "elements", None) is None and meta.get("elements"):
+            loaded.elements = list(meta["elements"])     # what it was trained on: others are refused
         return loaded, f"pretrained {type(loaded).__name__} {meta.get('name', '')!r}", meta
     if isinstance(model, (str, os.PathLike)):
         path = os.fspath(model)

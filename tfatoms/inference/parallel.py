@@ -89,7 +89,7 @@ def _save_checkpoint(path: Path, state: dict, tile_map):
     write_json(path, state, indent=None)       # written last: vouches for the map
 
 
-def _agree(comm, error):
+def agree_errors(comm, error):
     """Raise the first rank's error on every rank (so no rank waits forever for one that failed)."""
     errors = [error] if comm is None else comm.allgather(error)
     first = next((e for e in errors if e is not None), None)
@@ -142,7 +142,7 @@ def distributed_energy(predictor, sheet, comm=None, energy_map: bool = False, pr
             state = _load_checkpoint(ckpt, key, energy_map)
         except (ValueError, OSError) as exc:
             error = (type(exc).__name__, str(exc))
-    _agree(comm, error)
+    agree_errors(comm, error)
     restarted = state.pop("restarted") if state is not None and "restarted" in state else None
     if restarted is not None:
         import sys

@@ -78,7 +78,8 @@ class StructureBatches(BatchSource):
             xx, yy, zz, yz, xz, xy) in eV/A^3; only for structures periodic along all three axes.
         model: the model the batches are for: its cutoff (``model.cutoff``) is used, so the pairs
             cannot disagree with it (a different ``cutoff`` raises; for a model without one,
-            ``cutoff`` truncates its pairs), and its ``max_z`` unless ``max_z`` is given.
+            ``cutoff`` truncates its pairs), its ``max_z`` unless ``max_z`` is given, and its ``elements``
+            (when it records them: a shipped model does) are the only ones accepted.
 
     Molecules are centred on their centroid and periodic structures wrapped into their cell
     in float64 (:func:`~tfatoms.representations.batch.prepare_positions`) before the positions
@@ -122,6 +123,7 @@ class StructureBatches(BatchSource):
         self.cutoff = pairs_cutoff(model, cutoff, f"{type(model).__name__} model")
         if model is not None and max_z is None:
             max_z = getattr(model, "max_z", None)
+        elements = None if model is None else getattr(model, "elements", None)
         if self.cutoff is None and self.pbc.any():
             m = int(np.argmax(self.pbc.any(axis=1)))
             raise ValueError(f"{self.record(m)} is periodic (pbc={self.pbc[m].tolist()}): give a cutoff "
@@ -132,6 +134,8 @@ class StructureBatches(BatchSource):
                 raise ValueError(f"{self.record(m)}: cell vectors along the periodic axes {periodic.tolist()} are "
                                  f"zero or linearly dependent: {self.cell[m].tolist()}")
         self.numbers = self._checked_numbers(numbers, max_z)
+        if elements is not None:
+            self._check_elements(elements, f"{type(model).__name__} model")
         self.positions = self._prepared(positions)
         self.targets = None
         if targets is not None:
@@ -196,7 +200,12 @@ class StructureBatches(BatchSource):
     # ---------------------------------------------------------------------------------------- validation
     def record(self, m: int) -> str:
         """How errors name structure ``m``: ``structure 3`` or ``structure 3 ('train.xyz frame 17')``."""
-        return f"{self.kind} {m}" + (f" ({self.names[m]!r})" if self.names is not None else "")
+        if self.names is None:
+            return f"{self.kind} {m}"
+        name = self.names[m]
+        if name.startswith(("structure ", "molecule ")):    # already says which record (AtomsData names)
+            return name
+        return f"{self.kind} {m} ({name!r})"
 
     def _checked_cells(self, cell, pbc):
         """``(n, 3, 3)`` float64 cells and ``(n, 3)`` bool pbc, broadcast from one for all."""
@@ -299,6 +308,20 @@ class StructureBatches(BatchSource):
             raise ValueError(f"{self.kind} {m}, atom {k - self.offsets[m]}: element {chemical_symbols[z[k]]} "
                              f"(Z = {z[k]}) is beyond the model's max_z = {max_z}")
         return z.astype(np.int32)
+
+    def _check_elements(self, elements, what: str):
+        """Every atomic number among ``elements`` (symbols or numbers): the model was trained on those only."""
+        from ase.data import atomic_numbers, chemical_symbols
+
+        known = {atomic_numbers[e] if isinstance(e, str) else int(e) for e in elements}
+        bad = ~np.isin(self.numbers, sorted(known))
+        if bad.any():
+            k = int(np.argmax(bad))
+            m = self._structure_of_atom(k)
+            z = int(self.numbers[k])
+            raise ValueError(f"{self.record(m)}, atom {k - self.offsets[m]}: element {chemical_symbols[z]} (Z = {z}) "
+                             f"is not among the elements the {what} was trained on: "
+                             f"{', '.join(chemical_symbols[e] for e in sorted(known))}")
 
     def _prepared(self, positions) -> np.ndarray:
         """float64 positions: molecules centred on their centroid, periodic structures wrapped into their cell."""
