@@ -43,8 +43,8 @@ import time
 from pathlib import Path
 
 from tfatoms.reproduce.ranks import (RankParser as _Parser, check_checkpoint_dir, check_output_path as
-                                     _check_output_path, default_threads, fail as _fail, get_comm,
-                                     set_threads)
+                                     _check_output_path, default_threads, fail as _fail, set_threads,
+                                     start)
 
 
 def parse_args(argv=None):
@@ -139,18 +139,7 @@ def model_hash(spec: str) -> str:
 
 
 def main(argv=None) -> dict | None:
-    try:
-        args, bad = parse_args(argv), None
-    except ValueError as exc:                      # reported once, below, when the rank is known
-        args, bad = None, exc
-    comm = get_comm()
-    rank, size = (0, 1) if comm is None else (comm.Get_rank(), comm.Get_size())
-    try:
-        if bad is not None:
-            raise bad
-        validate_args(args)
-    except ValueError as exc:
-        raise _fail(rank, exc) from None
+    args, comm, rank, size = start(parse_args, validate_args, argv)
     threads = args.threads or default_threads(comm)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     threads_applied = set_threads(threads)       # first: TensorFlow reads its thread count when it starts

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from tfatoms.reproduce.ranks import (RankParser, check_checkpoint_dir, check_output_path, default_threads, fail,
-                                     get_comm, set_threads)
+                                     set_threads, start)
 
 
 def parse_args(argv=None):
@@ -95,18 +95,7 @@ def write_output(path: str, data, energy, forces):
 
 
 def main(argv=None) -> dict | None:
-    try:
-        args, bad = parse_args(argv), None
-    except ValueError as exc:
-        args, bad = None, exc
-    comm = get_comm()
-    rank, size = (0, 1) if comm is None else (comm.Get_rank(), comm.Get_size())
-    try:
-        if bad is not None:
-            raise bad
-        validate_args(args)
-    except ValueError as exc:
-        raise fail(rank, exc) from None
+    args, comm, rank, size = start(parse_args, validate_args, argv)
     threads = args.threads or default_threads(comm)
     set_threads(threads)                     # before TensorFlow starts
     from tfatoms.calculators import resolve_model

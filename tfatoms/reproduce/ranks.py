@@ -106,3 +106,23 @@ def fail(rank: int, exc) -> SystemExit:
     if rank == 0:
         print(f"error: {exc}", file=sys.stderr)
     return SystemExit(2)
+
+
+def start(parse_args, validate_args, argv=None):
+    """``(args, comm, rank, size)`` of a driver: its switches parsed and its paths validated before any work.
+
+    A bad switch or path is reported once, from rank 0, as ``error: ...`` (exit code 2) on every rank alike.
+    """
+    try:
+        args, bad = parse_args(argv), None
+    except ValueError as exc:                      # reported below, once the rank is known
+        args, bad = None, exc
+    comm = get_comm()
+    rank, size = (0, 1) if comm is None else (comm.Get_rank(), comm.Get_size())
+    try:
+        if bad is not None:
+            raise bad
+        validate_args(args)
+    except ValueError as exc:
+        raise fail(rank, exc) from None
+    return args, comm, rank, size
