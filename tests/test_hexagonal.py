@@ -54,3 +54,22 @@ def test_z_stays_fixed_in_md_and_bad_arguments():
         hexagonal_sheet("mos2")
     with pytest.raises(ValueError, match="defect must be one of"):
         hexagonal_sheet("graphene", "divacancy")
+
+
+def test_restarted_md_protocol_resumes_and_keeps_z(tmp_path):
+    from tfatoms.data.hexagonal import restarted_md
+
+    sheet = hexagonal_sheet("hbn", "vacancy", seed=1)
+    kwargs = dict(calculator="lj", calculator_kwargs=dict(sigma=1.3, epsilon=0.01, rc=3.0), runs=3, steps_per_run=20,
+                  interval=10, seed=4, progress=False)
+    data = restarted_md(sheet, checkpoint=tmp_path / "ck", **kwargs)
+    assert len(data) == 6 and data.properties["run"].tolist() == [0, 0, 1, 1, 2, 2]
+    assert np.all(data.positions[:, 2] == 0.0)
+    assert {"energy", "forces"} <= set(data.properties)
+    # each run starts from the previous run's last frame, translated in x and y: other absolute positions
+    assert not np.allclose(data[2].positions, data[1].positions, atol=0.5)
+    again = restarted_md(sheet, checkpoint=tmp_path / "ck", **kwargs)      # finished: read back, not rerun
+    np.testing.assert_array_equal(again.positions, data.positions)
+    np.testing.assert_array_equal(again.properties["energy"], data.properties["energy"])
+    fresh = restarted_md(sheet, **kwargs)                                  # no checkpoint: the same series
+    np.testing.assert_allclose(fresh.properties["energy"], data.properties["energy"], rtol=0, atol=1e-10)

@@ -162,3 +162,68 @@ def ring_sizes(atoms) -> dict[int, int]:
                 a, b = b, nb[(k - 1) % len(nb)][0]
             sizes[length] = sizes.get(length, 0) + 1
     return dict(sorted(sizes.items()))
+
+
+#: The papers' MD time step: 11.3 atomic units of time (CNNAS sec. 2.2), in fs.
+PAPER_TIMESTEP_FS = 11.3 * 2.4188843265857e-2
+#: Steps of one independent run: 0.15 ps ("approximately 550 steps").
+PAPER_STEPS_PER_RUN = 550
+#: Simulated time per structure in the papers (ps).
+PAPER_PS_PER_STRUCTURE = 9.0
+
+
+def restarted_md(atoms, calculator, runs: int, steps_per_run: int = PAPER_STEPS_PER_RUN, interval: int = 1,
+                 seed: int = 0, temperature: float = 1000.0, timestep: float = PAPER_TIMESTEP_FS,
+                 thermostat: str = "langevin", friction: float = 0.01, calculator_kwargs=None, checkpoint=None,
+                 progress: bool = True):
+    """The papers' MD protocol (CNNAS sec. 2.2): many independent runs, each restarted from the previous run's
+    last frame translated at random in x and y, with fresh Maxwell-Boltzmann velocities; z stays fixed.
+
+    Args:
+        atoms: the starting sheet (:func:`hexagonal_sheet`).
+        calculator: a :func:`tfatoms.data.reference.reference_calculator` name (``"gfn1-xtb"``,
+            ``"lammps:tersoff"`` with ``calculator_kwargs``, ...) or a factory.
+        runs: independent runs; ``steps_per_run`` MD steps each (550 = 0.15 ps in the papers),
+            a snapshot every ``interval`` steps.
+        seed: run ``r`` draws its velocities and thermostat noise from ``(seed, r)`` and its translation
+            from another stream of the same pair, so a resumed series is the same series.
+        temperature, timestep (fs, the papers' 11.3 a.u.), thermostat: ``"langevin"`` (default; the papers'
+            Nose-Hoover is not among :func:`~tfatoms.data.reference.sample_md`'s thermostats, and Langevin
+            samples the same canonical ensemble) or ``"berendsen"``/``"nve"``.
+        checkpoint: a directory; run ``r`` keeps its own resumable ``sample_md`` state in ``run_<r>``.
+
+    Returns one :class:`~tfatoms.data.atoms.AtomsData` of all snapshots, with ``run`` (per snapshot) beside
+    ``sample_md``'s labels, and the protocol in its metadata.
+    """
+    from pathlib import Path
+
+    from tfatoms.data.atoms import AtomsData
+    from tfatoms.data.reference import sample_md
+
+    runs = int(runs)
+    if runs < 1:
+        raise ValueError(f"runs must be >= 1, got {runs}")
+    start = atoms.copy()
+    start.calc = None
+    parts = []
+    for r in range(runs):
+        directory = None if checkpoint is None else Path(checkpoint) / f"run_{r:04d}"
+        run_seed = int(np.random.SeedSequence([int(seed), r]).generate_state(1)[0])
+        data = sample_md(start, calculator, temperature, steps_per_run, interval, run_seed, thermostat=thermostat,
+                         timestep=timestep, friction=friction, constraints=z_constraint(len(start)),
+                         checkpoint=directory, progress=progress, calculator_kwargs=calculator_kwargs)
+        data.properties["run"] = np.full(len(data), r)
+        parts.append(data)
+        last = data[len(data) - 1]
+        shift = np.random.default_rng(np.random.SeedSequence([int(seed), r, 1])).random(2)
+        last.positions[:, :2] += shift @ last.cell[:2, :2]
+        last.wrap()
+        start = last
+        start.calc = None
+    out = AtomsData.concatenate(parts)
+    out.metadata.update(protocol=dict(source="CNNAS sec. 2.2 (restarted independent runs)", runs=runs,
+                                      steps_per_run=int(steps_per_run), interval=int(interval), seed=int(seed),
+                                      temperature_K=float(temperature), timestep_fs=float(timestep),
+                                      thermostat=thermostat, kind=atoms.info.get("kind"),
+                                      defect=atoms.info.get("defect")))
+    return out
