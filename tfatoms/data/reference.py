@@ -38,7 +38,7 @@ import numpy as np
 from tfatoms.data.atoms import CALCULATOR_PER_ATOM, DEFAULT_UNITS, AtomsData
 
 #: Names understood by :func:`reference_calculator` (``lammps:`` takes any LAMMPS pair style after the colon).
-KNOWN_CALCULATORS = ("emt", "lj", "gfn1-xtb", "gfn2-xtb", "lammps:<pair_style>")
+KNOWN_CALCULATORS = ("emt", "lj", "gfn1-xtb", "gfn2-xtb", "lammps:<pair_style>", "pyscf:<xc>/<basis>")
 #: Properties :func:`label` can ask a calculator for.
 LABEL_PROPERTIES = ("energy", "free_energy", "forces", "stress", "energies", "stresses", "dipole", "charges",
                     "magmom", "magmoms")
@@ -119,6 +119,9 @@ def reference_calculator(name: str, **kwargs):
       ``pair_style_args``, ``atom_types``, ``atom_type_masses``, ``lmpcmds`` optional), e.g.
       ``reference_calculator("lammps:eam/alloy", pair_coeff="* * Al_zhou.eam.alloy Al")`` or
       ``reference_calculator("lammps:rebo", pair_coeff="* * CH.rebo C")``.
+    * ``"pyscf:<xc>/<basis>"``: Kohn-Sham DFT of a molecule through PySCF (:class:`tfatoms.data.dft.PySCFKS`,
+      density-fitted Coulomb term; ``auxbasis``, ``grid_level``, ``conv_tol`` optional), e.g. ``"pyscf:PBE/def2-SVP"``,
+      rMD17's method.
 
     Raises ``ValueError`` for an unknown name (listing the known ones) and ``ImportError`` naming
     ``tfatoms[refs]`` when tblite or lammps is not installed.
@@ -144,6 +147,19 @@ def reference_calculator(name: str, **kwargs):
         return TBLite(method="GFN1-xTB" if key == "gfn1-xtb" else "GFN2-xTB", **kwargs)
     if key.startswith("lammps:"):
         return _lammps_calculator(name.strip()[len("lammps:"):].strip(), **kwargs)
+    if key.startswith("pyscf:"):
+        method = name.strip()[len("pyscf:"):]
+        if method.count("/") != 1 or not all(part.strip() for part in method.split("/")):
+            raise ValueError(f"{name!r}: give the functional and basis as 'pyscf:<xc>/<basis>', e.g. "
+                             f"'pyscf:PBE/def2-SVP'")
+        try:
+            import pyscf  # noqa: F401
+        except ImportError as exc:
+            raise ImportError(f"{name} needs PySCF: pip install 'tfatoms[dft]' ({exc})") from exc
+        from tfatoms.data.dft import PySCFKS
+
+        xc, basis = (part.strip() for part in method.split("/"))
+        return PySCFKS(xc=xc, basis=basis, **kwargs)
     raise ValueError(f"unknown reference calculator {name!r}; known: {', '.join(KNOWN_CALCULATORS)} "
                      f"(or pass a zero-argument factory returning an ASE calculator)")
 
