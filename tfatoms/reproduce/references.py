@@ -91,6 +91,42 @@ REFERENCES: dict[str, Reference] = {
     # Fig. 3.7: DTNN trained on QM9, the 6,095 C7O2H10 isomers.
     "thesis/dtnn_qm9_isomers/U0/mae": Reference(0.89, "kcal/mol", "thesis sec. 3.5.1, Fig. 3.7"),
     "thesis/dtnn_qm9_isomers/U0/kendall_tau": Reference(0.969, "", "thesis sec. 3.5.1, Fig. 3.7"),
+    # Local force DNN (Kuritz, Gordon, Natan), Table 1: validation force MAE, train and test at one temperature and
+    # cell (Al, Na 27 atoms; Si 16), N = 12; PBE (VASP) forces. "literature": the paper's last column.
+    "localforce/table1/Al_2000K/mae": Reference(0.025, "eV/A", "Kuritz et al. Table 1"),
+    "localforce/table1/Al_300K/mae": Reference(0.022, "eV/A", "Kuritz et al. Table 1"),
+    "localforce/table1/Na_2000K/mae": Reference(0.014, "eV/A", "Kuritz et al. Table 1"),
+    "localforce/table1/Na_300K/mae": Reference(0.004, "eV/A", "Kuritz et al. Table 1"),
+    "localforce/table1/Si_2000K/mae": Reference(0.058, "eV/A", "Kuritz et al. Table 1"),
+    "localforce/table1/Si_300K/mae": Reference(0.030, "eV/A", "Kuritz et al. Table 1"),
+    "localforce/table1/Al_2000K/mae_literature": Reference(0.02, "eV/A", "Kuritz et al. Table 1",
+                                                           "ref. 23 (Botu, Ramprasad)"),
+    "localforce/table1/Al_300K/mae_literature": Reference(0.01, "eV/A", "Kuritz et al. Table 1",
+                                                          "ref. 58 (Huan et al.)"),
+    "localforce/table1/Si_2000K/mae_literature": Reference(0.08, "eV/A", "Kuritz et al. Table 1",
+                                                           "ref. 58 (Huan et al.)"),
+    "localforce/table1/Si_300K/mae_literature": Reference(0.1, "eV/A", "Kuritz et al. Table 1",
+                                                          "refs. 18, 19 (Li et al.; Glielmo et al.)"),
+    # Fig. 6 text: trained on the small cell, tested on the large one.
+    "localforce/size_transfer/Al_2000K_27_125/mae": Reference(0.03, "eV/A", "Kuritz et al. Fig. 6 text", "'~0.03'"),
+    "localforce/size_transfer/Na_2000K_27_125/mae": Reference(0.03, "eV/A", "Kuritz et al. Fig. 6 text", "'~0.03'"),
+    "localforce/size_transfer/Si_300K_16_128/mae": Reference(0.12, "eV/A", "Kuritz et al. Fig. 6 text"),
+    "localforce/size_transfer/Al_2000K_27_125/ratio": Reference(0.03 / 0.025, "", "Kuritz et al. Fig. 6 / Table 1",
+                                                              "0.03 / 0.025"),
+    "localforce/size_transfer/Na_2000K_27_125/ratio": Reference(0.03 / 0.014, "", "Kuritz et al. Fig. 6 / Table 1",
+                                                              "0.03 / 0.014"),
+    "localforce/size_transfer/Si_300K_16_128/ratio": Reference(0.12 / 0.030, "", "Kuritz et al. Fig. 6 / Table 1",
+                                                             "0.12 / 0.03"),
+    # Summary: neighbours needed ("Si ... needs at least four neighbors"; at 2000 K "more than 12 neighbors are
+    # required for Al, and more than 6 neighbors are needed for Na").
+    "localforce/neighbours/Si_needed": Reference(4, "neighbours", "Kuritz et al. Summary, Fig. 3", "'at least four'"),
+    "localforce/neighbours/Al_2000K_needed": Reference(12, "neighbours", "Kuritz et al. Summary", "'more than 12'"),
+    "localforce/neighbours/Na_2000K_needed": Reference(6, "neighbours", "Kuritz et al. Summary", "'more than 6'"),
+    # Fig. 7 text: "for T=300K, In Na and Al, we can reduce L to ~250"; Si improves up to L ~ 2000.
+    "localforce/width/AlNa_300K_enough": Reference(250, "nodes", "Kuritz et al. Fig. 7a text"),
+    "localforce/width/Si_improves_until": Reference(2000, "nodes", "Kuritz et al. Fig. 7a text"),
+    # Fig. 8: "increasing the number of hidden layers beyond two does not improve the error".
+    "localforce/depth/enough": Reference(2, "hidden layers", "Kuritz et al. Fig. 8 text"),
 }
 
 
