@@ -17,6 +17,7 @@ for these configurations:
   * tfatoms ``reproduction``: the model and batches exactly as ``reproductions/schnet_md17.py`` builds
     them (original SchNet: shifted softplus on both filter layers, no cutoff; default buckets 64 atoms /
     1,024 pairs: 320 atoms, 3,072 pairs), graph mode and XLA;
+  * tfatoms ``thesis`` (only with ``--configs thesis``): the reproduction's model on the tight buckets;
   * schnetpack 2 (``--schnetpack-python``, its own venv, ``bench/README_schnetpack.md``): the same
     architecture as ``matched`` with the Atomwise head on shifted softplus, no padding.
 
@@ -51,6 +52,8 @@ RBF_SPACING, GAMMA = 0.1, 10.0
 CONFIGS = {
     "matched": dict(model=dict(second_filter_activation="linear", max_z=99), cutoff_at_rbf=True, buckets=(8, 256)),
     "reproduction": dict(model=dict(), cutoff_at_rbf=False, buckets=(64, 1024)),
+    # the reproduction's model on the tight buckets: splits its gap to "matched" into model and padding
+    "thesis": dict(model=dict(), cutoff_at_rbf=False, buckets=(8, 256)),
 }
 #: check tolerances (float32 on both sides): energies and forces relative to their scale, gradients relative
 #: to the largest gradient entry of each parameter
