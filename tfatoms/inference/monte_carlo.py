@@ -54,6 +54,7 @@ class LocalTileEnergy:
         t = self.focus + 2 * self.context
         self._net = tf.function(lambda x: self.network(x, training=False), reduce_retracing=True,
                                 input_signature=[tf.TensorSpec([None, t, t, 1], tf.float32)])
+        self._windows = [np.stack([self._tile_pixels(i, axis) for i in range(self.tiles[axis])]) for axis in range(2)]
         all_tiles = [(i, j) for i in range(self.tiles[0]) for j in range(self.tiles[1])]
         self.tile_energy = np.zeros(self.tiles, np.float64)
         self.tile_energy[tuple(np.array(all_tiles).T)] = self._evaluate(all_tiles)
@@ -77,8 +78,9 @@ class LocalTileEnergy:
         """Tiles whose window holds a pixel of the block ``[lo, hi]`` (inclusive, may wrap)."""
         sets = []
         for axis in range(2):
-            changed = set(((np.arange(lo[axis], hi[axis] + 1)) % self.pixels[axis]).tolist())
-            sets.append([i for i in range(self.tiles[axis]) if changed & set(self._tile_pixels(i, axis).tolist())])
+            changed = np.zeros(self.pixels[axis], bool)
+            changed[np.arange(lo[axis], hi[axis] + 1) % self.pixels[axis]] = True
+            sets.append(np.flatnonzero(changed[self._windows[axis]].any(axis=1)).tolist())
         return {(i, j) for i in sets[0] for j in sets[1]}
 
     # -------------------------------------------------------------------------------------------------- image
