@@ -8,7 +8,7 @@ Split, by configuration, seeded (``--seed``), stratified by configuration type: 
 ``group`` (AIMD-NVT, Vacancy, Elastic, Surface), with the AIMD temperature from its ``description`` ("... at 300 K")
 for the two AIMD groups, so nine types here. Within each type a seeded permutation gives ``round(0.1 n)`` test,
 ``round(0.1 n)`` validation (at least one of each when a type has 3 or more configurations) and the rest training:
-171 / 22 / 21 configurations here. Every atom of a configuration lands in the same part, so no test atom shares a
+168 / 23 / 23 configurations (10,401 / 1,418 / 1,414 atoms) at seed 0. Every atom of a configuration lands in the same part, so no test atom shares a
 snapshot with a training atom.
 
 Model (paper sec. 2): per atom the N = 12 nearest neighbours (periodic images included) as ``(Z_n, d_n, 1/|d_n|)``,
@@ -32,7 +32,7 @@ spread (the MAE of predicting zero force, the mean |F| component) of the DFT ref
 
 Paper numbers for context (Table 1, Si, 16-atom cells, one temperature per model, about 1,620 training snapshots of
 one AIMD run): 0.030 eV/A at 300 K, 0.058 eV/A at 2000 K; 16 -> 128 atoms at 300 K: 0.12 eV/A (sec. "Scaling").
-Here a model sees all nine types at once with 14 to 44 training configurations per type.
+Here a model sees all nine types at once with 10 to 43 training configurations per type.
 
 Budgets:
   --quick    about a minute: L = 64, 300 steps at 1e-3 (wiring, not accuracy), no N sweep; SNAP on the test set.
@@ -44,7 +44,8 @@ Budgets:
     python reproductions/local_force_si_mlearn.py --data training.json --save-pretrained tfatoms/pretrained
 
 Training resumes after an interruption (checkpoints under --cache-dir/runs, keyed by the data file's hash, the
-split seed and the model's settings).
+split seed and the model's settings). A finished model (step budget or early stopping) is loaded, not retrained; one
+stopped by its time limit trains on for another time limit when the command is run again (BatchTrainer's rule).
 """
 from __future__ import annotations
 
