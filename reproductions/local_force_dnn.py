@@ -24,11 +24,11 @@ metrics.json, provenance.json.
 Budgets (2 cores, CPU):
   --quick   about a minute (tests): 12 Al / 30 Na and Si snapshots per set, 0.1 ps equilibration, L = 64,
             300 Adam steps at 3e-3; sweeps (Figs. 3, 7, 8) for Si at 2000 K only, N 1/4/12, L 16/64, depth 1/2.
-  default   about 40 min: 600 Al snapshots (540 / 60; 30 ps of NVE), 1,800 Na and Si (1,620 / 180), independent
+  default   about 35 min: 600 Al snapshots (540 / 60; 30 ps of NVE), 1,800 Na and Si (1,620 / 180), independent
             trajectories of 120 (Al) / 180 snapshots, 40 (Al) / 180 large-cell snapshots; Table 1 with N = 12,
-            L = 250 for all three (the paper's 3,800 for Si costs 50x the time per step), 16,000 Adam steps at
-            3e-3 cosine-decayed to 3e-5; sweeps at 3,000 steps (same schedule), L = 250, for all elements at 300
-            and 2000 K: N = 1, 2, 4, 6, 8, 12, 16, 24; L = 25, 50, 100, 250, 500; depth 1-4.
+            L = 250 (Al, Na) and 1,000 (Si; the paper's 3,800 costs 10x more per step), 16,000 Adam steps at
+            3e-3 cosine-decayed to 3e-5; sweeps at 4,000 steps (same schedule), L = 250, for all elements at 300
+            and 2000 K: N = 1, 2, 4, 6, 8, 12, 16, 24; L = 25, 50, 100, 250, 500, 1000; depth 1-4.
   --full    the paper's protocol: 1,800 snapshots everywhere, L = 250 (Al, Na) / 3,800 (Si), Adam 1e-4
             constant, up to 200,000 steps with early stopping (patience 25 epochs); N = 1 .. 24;
             L = 12 .. 3,800; depth 1-8 with L = 200 N = 2,400 (needs a day on 2 cores).
@@ -65,9 +65,10 @@ BUDGETS = {
                   widths=(16, 64), sweep_width=64, depths=(1, 2), depth_width=64, rdf_snapshots=4),
     "default": dict(n_snapshots={"Al": 600, "Na": 1800, "Si": 1800}, val_fraction=0.1,
                     n_test={"Al": 120, "Na": 180, "Si": 180}, n_large={"Al": 40, "Na": 180, "Si": 180},
-                    equilibration_fs=None, n_neighbors=12, width={"Al": 250, "Na": 250, "Si": 250},
-                    table_steps=16_000, sweep_steps=3_000, lr=3e-3, lr_final=3e-5, patience=None,
-                    sweep_elements=ELEMENTS, sweep_temperatures=TEMPERATURES, neighbours=(1, 2, 4, 6, 8, 12, 16, 24), widths=(25, 50, 100, 250, 500),
+                    equilibration_fs=None, n_neighbors=12, width={"Al": 250, "Na": 250, "Si": 1000},
+                    table_steps=16_000, sweep_steps=4_000, lr=3e-3, lr_final=3e-5, patience=None,
+                    sweep_elements=ELEMENTS, sweep_temperatures=TEMPERATURES, neighbours=(1, 2, 4, 6, 8, 12, 16, 24),
+                    widths=(25, 50, 100, 250, 500, 1000),
                     sweep_width=250, depths=(1, 2, 3, 4), depth_width=250, rdf_snapshots=40),
     "full": dict(n_snapshots={"Al": 1800, "Na": 1800, "Si": 1800}, val_fraction=0.1,
                  n_test={"Al": 180, "Na": 180, "Si": 180}, n_large={"Al": 180, "Na": 180, "Si": 180},
@@ -101,8 +102,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tfatoms.data.local_force import (SYSTEMS, derived_seed, describe, digest, force_spread, md_trajectory,  # noqa: E402
-                                      radial_distribution, reference_method, snapshot_split, trajectory_file)
+from tfatoms.data.local_force import (  # noqa: E402
+    SYSTEMS, derived_seed, describe, digest, force_spread, md_trajectory, radial_distribution, reference_method,
+    snapshot_split, trajectory_file)
 from tfatoms.models import LocalForceDNN  # noqa: E402
 from tfatoms.reproduce import ResultsWriter  # noqa: E402
 from tfatoms.reproduce.references import reference  # noqa: E402
@@ -437,13 +439,15 @@ def main(argv=None):
     # ------------------------------------------------------------------ Table 1
     table1 = ["| system | T (K) | atoms | MD mean T (K) | N | L | MAE validation (eV/A) | MAE independent "
               "trajectory (eV/A) | paper MAE (eV/A) | literature (paper's column) | reference mean abs force (eV/A) "
-              "| reference force std (eV/A) | MAE / mean abs force | reference method |", "|" + "---|" * 14]
+              "| reference force std (eV/A) | MAE / mean abs force: validation, independent | reference method |",
+              "|" + "---|" * 14]
     for element in ELEMENTS:
         sets = data[element]
         for t in TEMPERATURES[::-1]:
             rec = records[(element, t)]
             k = tkey(t)
             spread = force_spread(sets.forces[f"val_{k}"])
+            test_spread = force_spread(sets.forces[f"test_{k}"])["mean_abs"]
             mean_t = next(d["mean_temperature_K"] for d in log["datasets"] if d["role"] == "train"
                           and d["element"] == element and d["temperature_K"] == t)
             paper = reference(f"localforce/table1/{element}_{k}/mae")
@@ -462,15 +466,19 @@ def main(argv=None):
             out.add_row(f"Table 1 {element} {t:g} K: force MAE, independent trajectory", rec["test_mae"], "eV/A",
                         metric=f"mae_eV_A.independent.{element}_{k}",
                         note="another MD run (seed), same protocol; the paper has no such set")
+            mean_force = sets.forces[f"train_{k}"].mean(axis=0, keepdims=True)
+            out.metric(f"mean_predictor_mae_eV_A.val.{element}_{k}", mae(mean_force, sets.forces[f"val_{k}"]))
             out.metric(f"mae_eV_A.train.{element}_{k}", rec["train_mae"])
             out.metric(f"force_mean_abs_eV_A.{element}_{k}", spread["mean_abs"])
             out.metric(f"force_std_eV_A.{element}_{k}", spread["std"])
             out.metric(f"mae_over_mean_abs_force.val.{element}_{k}", rec["val_mae"] / spread["mean_abs"])
+            out.metric(f"mae_over_mean_abs_force.independent.{element}_{k}", rec["test_mae"] / test_spread)
             out.metric(f"md_mean_temperature_K.{element}_{k}", mean_t)
             table1.append(f"| {element} | {t:g} | {n_atoms} | {mean_t:.0f} | {rec['n_neighbors']} | {rec['width']} | "
                           f"{rec['val_mae']:.4f} | {rec['test_mae']:.4f} | {paper.value:g} | {lit_text} | "
-                          f"{spread['mean_abs']:.4f} | {spread['std']:.4f} | {rec['val_mae'] / spread['mean_abs']:.3f}"
-                          f" | {ref_desc[element]} |")
+                          f"{spread['mean_abs']:.4f} | {spread['std']:.4f} | "
+                          f"{rec['val_mae'] / spread['mean_abs']:.3f}, {rec['test_mae'] / test_spread:.3f} | "
+                          f"{ref_desc[element]} |")
 
     # ------------------------------------------------------------------ Fig. 5 temperature transfer
     cold, hot = TEMPERATURES
@@ -543,8 +551,16 @@ def main(argv=None):
         claim = ""
         if element == "Si":
             ok = n_conv <= 4
-            claim = f"{verdict(ok)}: paper 'Si needs at least four neighbours' and converges there"
+            claim = f"{verdict(ok)} (converged by N = 4, the Summary's 'Si converges by ~4')"
             out.metric(f"holds.neighbours.Si_{tkey(t)}_by_4", float(ok))
+            if 2 in x and 4 in x:
+                gain = val[x.index(2)] / val[x.index(4)]
+                ok4 = gain >= 2.0
+                out.add_row(f"conclusion: Si {t:g} K needs four neighbours: MAE(N = 2) / MAE(N = 4)", gain, "x",
+                            metric=f"neighbours_ratio_2_over_4.Si_{tkey(t)}",
+                            note=f"{verdict(ok4)} (at least 2x): paper 'Si, which has four covalent bonds, needs at "
+                                 f"least four neighbors at both checked temperatures'")
+                out.metric(f"holds.neighbours.Si_{tkey(t)}_needs_4", float(ok4))
         elif (element, t) == ("Al", hot):
             ok = n_conv >= 12
             claim = f"{verdict(ok)}: paper 'more than 12 neighbours are required for Al' at 2000 K"
@@ -626,7 +642,10 @@ def main(argv=None):
               + "; ".join(f"{el}: {ref_desc[el]}" for el in ELEMENTS) + ". Validation: the paper's random 10 % of "
               "the snapshots of the training trajectory; independent: another trajectory of the same protocol. "
               "The paper's MAEs are against PBE forces of its own (unpublished) trajectories: compare MAE / force "
-              "spread, not the absolute numbers.\n\n")
+              "spread, not the absolute numbers. Na: in library.meam's 1NN MEAM the bcc crystal is not a minimum "
+              "(a rattled 27-atom bcc cell relaxes 3.4 meV/atom below it), so the MD leaves bcc for distorted "
+              "variants and each trajectory finds its own; a model of Cartesian neighbour vectors does not carry "
+              "over between them (independent MAE close to the force spread).\n\n")
     out.dir.mkdir(parents=True, exist_ok=True)
     atomic_write(out.dir / "table1.md", header + "\n".join(table1) + "\n")
     cols = ["key", "element", "temperature", "n_neighbors", "width", "depth", "steps", "lr", "lr_final", "val_mae",

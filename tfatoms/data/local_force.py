@@ -17,8 +17,12 @@ hand, so both the MD and the forces come from one classical reference per elemen
 * Al: ASE EMT, the paper's own MD engine (:data:`REFERENCES` ``"emt"``);
 * Na: LAMMPS MEAM with the ``library.meam`` Na entry (Baskes' 1992 MEAM library: bcc, a = 4.291 A,
   E_c = 1.13 eV, the experimental values) and a cutoff of 4.8 A (:data:`NA_MEAM_PARAMETERS` says why), ``"meam"``;
-  GFN1-xTB (tblite) as the alternative ``"gfn1-xtb"`` (a quantum reference: 0.95 s per 27-atom force call here
-  against 0.4 ms, so about 45 min per 2,800-step trajectory);
+  GFN1-xTB (tblite) as the alternative ``"gfn1-xtb"``. Neither is a good bulk Na: in this 1NN MEAM the bcc
+  crystal is a saddle, not a minimum (27-atom bcc cells rattled by 0.15 A relax to -1.1340 and -1.1330 eV/atom,
+  below bcc's -1.1300; the 1NN-MEAM weakness of bcc metals that 2NN MEAM was made for), so MD at 300 K leaves bcc
+  for distorted variants; GFN1-xTB (Gamma point, 27 atoms) has no energy minimum near 4.29 A (the energy falls
+  from a = 4.0 to 4.45 A) and costs 0.6-1 s per 27-atom and 5.4 s per 125-atom force call against 0.4 ms
+  (measured). MEAM is the default: the cheaper of two imperfect references;
 * Si: LAMMPS Stillinger-Weber with ``Si.sw`` (Stillinger and Weber 1985), ``"sw"``; ``"tersoff"``
   (``Si.tersoff``) as an alternative.
 
