@@ -56,6 +56,7 @@ class EnergyLoss:
         targets, weights = _energy_pair(targets, weights)
         if isinstance(predictions, dict):
             predictions = predictions[keys.ENERGY]
+        targets = tf.convert_to_tensor(targets)
         pred = tf.reshape(predictions, tf.shape(targets))
         if targets.shape.rank == 1:
             return tf.reduce_sum(weights * tf.square(pred - targets)) / tf.reduce_sum(weights)
