@@ -38,7 +38,6 @@ Budgets (2 cores, CPU):
 Data generation (MD checkpoints) and training resume after an interruption; a finished model is loaded, not
 retrained.
 """
-from __future__ import annotations
 
 import csv
 import io
