@@ -14,3 +14,17 @@ import pytest  # noqa: E402
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="session")
+def qm9_cache_dir(tmp_path_factory):
+    """One QM9 cache for the whole session: qm9pack's CSVs are parsed once, not once per module."""
+    return tmp_path_factory.mktemp("qm9_session_cache")
+
+
+@pytest.fixture(scope="session")
+def qm9(qm9_cache_dir):
+    """The whole real QM9 (qm9pack), parsed once per session (modules that test the loader use their own)."""
+    from tfatoms.data.qm9 import load_qm9
+
+    return load_qm9(cache_dir=qm9_cache_dir, progress=False)

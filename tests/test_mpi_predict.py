@@ -53,6 +53,7 @@ def runs(structures, tmp_path_factory):
     return directory, out
 
 
+@pytest.mark.slow   # 5 mpirun runs, about 40 s: kept out of the 10-minute default suite
 @pytest.mark.skipif(not HAVE_MPI, reason="mpirun and mpi4py are needed")
 def test_outputs_are_identical_for_1_2_and_3_ranks_and_equal_the_calculator(runs):
     from tfatoms.calculators import TfatomsCalculator
@@ -73,6 +74,7 @@ def test_outputs_are_identical_for_1_2_and_3_ranks_and_equal_the_calculator(runs
                                    atol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not HAVE_MPI, reason="mpirun and mpi4py are needed")
 def test_resume_with_another_rank_count_computes_only_the_missing_batches(structures, runs, tmp_path):
     from tfatoms.data.atoms import AtomsData

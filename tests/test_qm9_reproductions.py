@@ -13,8 +13,9 @@ MEAN_PREDICTOR_U0_MAE = 190.0  # kcal/mol: |U0_at - mean| on QM9 (std 238 kcal/m
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("cache")
+def cache(qm9_cache_dir):
+    """The session's QM9 cache (parsed once); the scripts keep their checkpoints under it too."""
+    return qm9_cache_dir
 
 
 def test_schnet_qm9_quick_and_resume(tmp_path, cache, capsys):

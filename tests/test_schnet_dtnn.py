@@ -6,17 +6,12 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from tfatoms import keys
-from tfatoms.data.qm9 import KCAL_MOL_PER_EV, load_qm9
+from tfatoms.data.qm9 import KCAL_MOL_PER_EV
 from tfatoms.models import DTNN, Potential, SchNet
 from tfatoms.representations import build_batch
 from tfatoms.representations.padded import MoleculeBatches
 from tfatoms.reproduce.qm9_runs import molecule_batches, output_scaling
 from tfatoms.train.trainer import BatchTrainer
-
-
-@pytest.fixture(scope="module")
-def qm9(tmp_path_factory):
-    return load_qm9(cache_dir=tmp_path_factory.mktemp("qm9cache"), progress=False)
 
 
 def small(model_cls, **kw):

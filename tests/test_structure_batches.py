@@ -8,16 +8,10 @@ from ase.build import bulk, molecule
 
 from tfatoms import keys
 from tfatoms.data.atoms import AtomsData
-from tfatoms.data.qm9 import load_qm9
 from tfatoms.models import DTNN, Potential, SchNet
 from tfatoms.representations import build_batch
 from tfatoms.representations.padded import MoleculeBatches, StructureBatches
 from tfatoms.train.losses import EnergyForceLoss
-
-
-@pytest.fixture(scope="module")
-def qm9(tmp_path_factory):
-    return load_qm9(cache_dir=tmp_path_factory.mktemp("qm9cache"), progress=False)
 
 
 def hand_built_batch(atoms_list):
