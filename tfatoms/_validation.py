@@ -134,3 +134,16 @@ def atomic_numbers_within(numbers, max_z: int, what: str = "the model") -> None:
         symbol = chemical_symbols[int(z[k])] if int(z[k]) < len(chemical_symbols) else "unknown"
         raise ValueError(f"atom {k}: element {symbol} (Z = {int(z[k])}) is beyond {what}'s max_z = {max_z}; "
                          f"build the model with a larger max_z")
+
+
+def element_numbers(elements) -> list[int]:
+    """Sorted atomic numbers of ``elements`` (symbols such as ``"H"`` or numbers)."""
+    from ase.data import atomic_numbers
+
+    return sorted({atomic_numbers[e] if isinstance(e, str) else int(e) for e in elements})
+
+
+def first_unknown_element(numbers, elements) -> int | None:
+    """Index of the first atom whose atomic number is not among ``elements`` (what a model was trained on), or None."""
+    bad = ~np.isin(np.asarray(numbers), element_numbers(elements))
+    return int(np.argmax(bad)) if bad.any() else None

@@ -40,7 +40,8 @@ import tensorflow as tf
 
 import tfatoms.layers  # noqa: F401  (registers the layers for .keras loading)
 from tfatoms import keys
-from tfatoms._validation import atomic_numbers_array, float_dtype, numeric_array, positions_array
+from tfatoms._validation import (atomic_numbers_array, element_numbers, first_unknown_element, float_dtype,
+                                 numeric_array, positions_array)
 from tfatoms.models import Potential  # also registers the models
 from tfatoms.models.base import example_batch
 from tfatoms.representations.batch import MIN_DISTANCE, prepare_positions
@@ -139,8 +140,7 @@ class TfatomsCalculator(Calculator):
         self.dtype = float_dtype(dtype)
         self.max_z = getattr(model, "max_z", None)
         elements = getattr(model, "elements", None)
-        self.elements = None if elements is None else frozenset(
-            chemical_symbols.index(e) if isinstance(e, str) else int(e) for e in elements)
+        self.elements = None if elements is None else element_numbers(elements)
         self.parameters.update(skin=self.skin, cutoff=self.cutoff, dtype=self.dtype.name)
 
         self.n_neighbor_builds = 0
@@ -182,13 +182,11 @@ class TfatomsCalculator(Calculator):
             z = int(numbers[k])
             raise ValueError(f"atom {k}: element {_symbol(z)} (Z = {z}) is beyond max_z = {self.max_z} of the "
                              f"{self.model_name}; the model cannot describe it")
-        if self.elements is not None:
-            unknown = sorted(set(numbers.tolist()) - self.elements)
-            if unknown:
-                k = int(np.argmax(np.isin(numbers, unknown)))
-                raise ValueError(f"atom {k}: element {_symbol(unknown[0])} (Z = {unknown[0]}) is not among the "
-                                 f"elements of the {self.model_name}: "
-                                 f"{', '.join(_symbol(z) for z in sorted(self.elements))}")
+        k = None if self.elements is None else first_unknown_element(numbers, self.elements)
+        if k is not None:
+            z = int(numbers[k])
+            raise ValueError(f"atom {k}: element {_symbol(z)} (Z = {z}) is not among the elements of the "
+                             f"{self.model_name}: {', '.join(_symbol(e) for e in self.elements)}")
 
     # ------------------------------------------------------------- neighbours
     def _search(self, numbers, positions, cell, pbc):
@@ -333,12 +331,11 @@ class LocalForceCalculator(Calculator):
         super().calculate(atoms, properties, system_changes)
         atoms = self.atoms
         numbers = atomic_numbers_array(atoms.get_atomic_numbers(), name="atomic numbers of the atoms")
-        if self.model.elements is not None:
-            unknown = sorted(set(numbers.tolist()) - set(self.model.elements))
-            if unknown:
-                raise ValueError(f"element {_symbol(unknown[0])} (Z = {unknown[0]}) is not among the elements the "
-                                 f"local force DNN was trained on: "
-                                 f"{', '.join(_symbol(z) for z in self.model.elements)}")
+        k = None if self.model.elements is None else first_unknown_element(numbers, self.model.elements)
+        if k is not None:
+            z = int(numbers[k])
+            raise ValueError(f"element {_symbol(z)} (Z = {z}) is not among the elements the local force DNN was "
+                             f"trained on: {', '.join(_symbol(e) for e in element_numbers(self.model.elements))}")
         features = environment_features(numbers, atoms.get_positions(), atoms.get_cell()[:], atoms.get_pbc(),
                                         self.model.n_neighbors, dtype=np.float32)
         forces = self._predict(tf.constant(features)).numpy().astype(np.float64)

@@ -38,8 +38,8 @@ from __future__ import annotations
 import numpy as np
 
 from tfatoms import keys
-from tfatoms._validation import (atomic_numbers_array, finite_array, float_dtype, numeric_array, positive_int,
-                                 positions_array)
+from tfatoms._validation import (atomic_numbers_array, element_numbers, finite_array, first_unknown_element,
+                                 float_dtype, numeric_array, positive_int, positions_array)
 from tfatoms.representations.batch import MAX_COORDINATE, check_overlaps, prepare_positions
 from tfatoms.representations.batch_source import BatchSource
 from tfatoms.representations.neighbors import neighbor_list, pairs_cutoff
@@ -311,17 +311,15 @@ class StructureBatches(BatchSource):
 
     def _check_elements(self, elements, what: str):
         """Every atomic number among ``elements`` (symbols or numbers): the model was trained on those only."""
-        from ase.data import atomic_numbers, chemical_symbols
+        from ase.data import chemical_symbols
 
-        known = {atomic_numbers[e] if isinstance(e, str) else int(e) for e in elements}
-        bad = ~np.isin(self.numbers, sorted(known))
-        if bad.any():
-            k = int(np.argmax(bad))
+        k = first_unknown_element(self.numbers, elements)
+        if k is not None:
             m = self._structure_of_atom(k)
             z = int(self.numbers[k])
             raise ValueError(f"{self.record(m)}, atom {k - self.offsets[m]}: element {chemical_symbols[z]} (Z = {z}) "
                              f"is not among the elements the {what} was trained on: "
-                             f"{', '.join(chemical_symbols[e] for e in sorted(known))}")
+                             f"{', '.join(chemical_symbols[e] for e in element_numbers(elements))}")
 
     def _prepared(self, positions) -> np.ndarray:
         """float64 positions: molecules centred on their centroid, periodic structures wrapped into their cell."""
