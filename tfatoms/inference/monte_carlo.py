@@ -69,7 +69,7 @@ class LocalTileEnergy:
 
     def _evaluate(self, tiles) -> np.ndarray:
         """Energies (float64) of the given tiles of the current image."""
-        batch = np.stack([self.image[np.ix_(self._tile_pixels(i, 0), self._tile_pixels(j, 1))]
+        batch = np.stack([self.image[np.ix_(self._windows[0][i], self._windows[1][j])]
                           for i, j in tiles])[..., None].astype(np.float32)
         out = self._net(batch).numpy().reshape(len(tiles), -1)[:, 0]
         return self.energy_scale * out.astype(np.float64)
@@ -102,15 +102,15 @@ class LocalTileEnergy:
         return rasterize_window(pos, self.numbers[near], self.spacing, lo, hi - lo + 1, gamma=self.gamma,
                                 period=self.pixels)
 
+    def _block_index(self, lo, hi):
+        """``np.ix_`` index of the (wrapped) pixel block ``[lo, hi]``."""
+        return np.ix_(*(np.arange(lo[a], hi[a] + 1) % self.pixels[a] for a in range(2)))
+
     def _write_block(self, lo, hi, values):
-        rows = np.arange(lo[0], hi[0] + 1) % self.pixels[0]
-        cols = np.arange(lo[1], hi[1] + 1) % self.pixels[1]
-        self.image[np.ix_(rows, cols)] = values
+        self.image[self._block_index(lo, hi)] = values
 
     def _read_block(self, lo, hi):
-        rows = np.arange(lo[0], hi[0] + 1) % self.pixels[0]
-        cols = np.arange(lo[1], hi[1] + 1) % self.pixels[1]
-        return self.image[np.ix_(rows, cols)].copy()
+        return self.image[self._block_index(lo, hi)].copy()
 
     # -------------------------------------------------------------------------------------------------- moves
     @property
