@@ -87,28 +87,29 @@ def hexagonal_sheet(kind: str = "graphene", defect: str | None = None, seed: int
     return atoms
 
 
-def nearest_neighbour_bonds(atoms, tol: float = 0.2) -> np.ndarray:
-    """``(n_bonds, 2)`` pairs ``i < j`` of nearest neighbours (periodic), within ``tol`` of the shortest distance."""
+def nearest_neighbour_bonds(atoms, tol: float = 0.2, vectors: bool = False):
+    """``(n_bonds, 2)`` pairs ``i < j`` of nearest neighbours (periodic), within ``tol`` of the shortest distance;
+    with ``vectors`` also the ``(n_bonds, 3)`` bond vectors ``r_j - r_i`` of the periodic image that is bonded."""
     from tfatoms.representations.neighbors import neighbor_pairs
 
     i, j, offsets = neighbor_pairs(atoms.positions, atoms.cell[:], atoms.pbc, 1.2 * A_HEX / math.sqrt(3.0) + tol)
-    d = np.linalg.norm(atoms.positions[j] - atoms.positions[i] + offsets, axis=1)
-    keep = (i < j) & (d < d.min() + tol)
-    return np.stack([i[keep], j[keep]], axis=1)
+    d = atoms.positions[j] - atoms.positions[i] + offsets
+    length = np.linalg.norm(d, axis=1)
+    keep = (i < j) & (length < length.min() + tol)
+    bonds = np.stack([i[keep], j[keep]], axis=1)
+    return (bonds, d[keep]) if vectors else bonds
 
 
 def stone_wales(atoms, rng) -> tuple[int, int]:
     """Rotate one random nearest-neighbour bond of ``atoms`` (in place) by 90 degrees about its centre, in the plane.
 
-    Returns the bond ``(i, j)``. Uses the minimum image, so a bond across the cell boundary works too.
+    Returns the bond ``(i, j)``. A bond across the cell boundary works too (its bonded image is used).
     """
-    bonds = nearest_neighbour_bonds(atoms)
-    i, j = (int(k) for k in bonds[int(rng.integers(len(bonds)))])
+    bonds, vectors = nearest_neighbour_bonds(atoms, vectors=True)
+    k = int(rng.integers(len(bonds)))
+    i, j = (int(a) for a in bonds[k])
+    d = vectors[k]
     pos = atoms.positions
-    d = pos[j] - pos[i]
-    frac = np.linalg.solve(atoms.cell[:].T, d)
-    frac[:2] -= np.round(frac[:2])                         # minimum image in the plane
-    d = atoms.cell[:].T @ frac
     centre = pos[i] + 0.5 * d
     half = np.array([-d[1], d[0], 0.0]) * 0.5              # the half-bond turned by 90 degrees
     pos[i], pos[j] = centre - half, centre + half
@@ -131,16 +132,10 @@ def ring_sizes(atoms) -> dict[int, int]:
     Each directed bond starts one face walk that turns to the next bond clockwise at every atom; the neighbours of
     an atom are distinct atoms (cells wider than two bonds).
     """
-    bonds = nearest_neighbour_bonds(atoms)
+    bonds, vectors = nearest_neighbour_bonds(atoms, vectors=True)
     n = len(atoms)
     neighbours = [[] for _ in range(n)]
-    pos = atoms.positions
-    cell = atoms.cell[:]
-    for i, j in bonds:
-        d = pos[j] - pos[i]
-        frac = np.linalg.solve(cell.T, d)
-        frac[:2] -= np.round(frac[:2])
-        d = cell.T @ frac
+    for (i, j), d in zip(bonds, vectors):
         neighbours[i].append((j, d[:2]))
         neighbours[j].append((i, -d[:2]))
     # order each atom's neighbours by angle, then walk every directed edge's face (turn to the next edge clockwise)
