@@ -8,8 +8,10 @@ d_n is the distance vector, and 1/d_n is the reciprocal of the scalar distance."
 So every atom gets an ``(N, 5)`` block ``[Z_n, dx_n, dy_n, dz_n, 1/|d_n|]`` with
 ``d_n = r_j + S @ cell - r_i`` (Angstrom) the vector from the atom to its n-th nearest
 neighbour. Under periodic boundaries the neighbours are periodic images, including images
-of the atom itself and several images of one neighbour when the cell is small (a 16-atom Si
-cell with N = 30 needs them). The pairs come from the package's one neighbour search
+of the atom itself and several images of one neighbour when the cell is small: the 16-atom
+(2x2x2 primitive) Si cell with N = 30 holds up to three images of one neighbour, and the
+8-atom cubic Si cell with N = 30 the atom's own images at 5.43 A (the 16-atom cell's own
+lattice vectors are 7.68 A long, beyond its 30th neighbour). The pairs come from the package's one neighbour search
 (:func:`~tfatoms.representations.neighbors.neighbor_list`) at a cutoff grown until every atom
 has N neighbours. Ties in distance (perfect crystals) are broken by neighbour index, then by
 cell shift, so the order is deterministic.
@@ -125,9 +127,20 @@ class AtomEnvironments(BatchSource):
         forces: ``(n_atoms_total, 3)`` eV/A, or ``None``.
         batch_size: atoms per batch (100 in the paper).
         structure: ``(n_atoms_total,)`` the structure each atom came from (for splits and errors).
+        numbers: ``(n_atoms_total,)`` atomic numbers of the atoms (recorded by ``LocalForceDNN.adapt``).
+        rotation_augmentation: beyond the paper. The network's input is Cartesian, so it is not
+            rotation-equivariant and learns only the orientations it is shown. With this on, every
+            *training* batch (:meth:`batches` with a ``shuffle_seed``) turns each atom's environment
+            and its force by the same random rotation (uniform on SO(3)), drawn from
+            ``(augmentation_seed, shuffle_seed, batch)``: a resumed run sees the same rotations.
+            Evaluation batches (no ``shuffle_seed``) are never rotated. This teaches approximate
+            equivariance; it does not build it in, and it costs accuracy per orientation at a fixed
+            network size (see ``reproductions/local_force_si_mlearn.py --rotation-augmentation``).
+        augmentation_seed: seed of the rotations.
     """
 
-    def __init__(self, features, forces=None, batch_size: int = 100, structure=None, numbers=None):
+    def __init__(self, features, forces=None, batch_size: int = 100, structure=None, numbers=None,
+                 rotation_augmentation: bool = False, augmentation_seed: int = 0):
         self.features = finite_array(features, "features", ndim=3).astype(np.float32)
         if self.features.shape[2] != N_FEATURES:
             raise ValueError(f"features must be (n_atoms, N, {N_FEATURES}), got {self.features.shape}")
@@ -140,10 +153,12 @@ class AtomEnvironments(BatchSource):
         self.batch_size = positive_int(batch_size, "batch_size")
         self.structure = np.zeros(n, np.int64) if structure is None else np.asarray(structure, np.int64)
         self.numbers = None if numbers is None else np.asarray(numbers)
+        self.rotation_augmentation = bool(rotation_augmentation)
+        self.augmentation_seed = int(augmentation_seed)
 
     @classmethod
     def from_atoms_data(cls, data, n_neighbors: int, forces: str | None = "forces", batch_size: int = 100,
-                        dtype=np.float32) -> "AtomEnvironments":
+                        dtype=np.float32, **kwargs) -> "AtomEnvironments":
         """Environments of every atom of every structure of an :class:`~tfatoms.data.atoms.AtomsData`
         (forces converted to eV/A where units are recorded); errors name the structure."""
         if forces is not None:
@@ -159,7 +174,7 @@ class AtomEnvironments(BatchSource):
             except ValueError as err:
                 raise ValueError(f"{data._where(k)}: {err}") from None
         return cls(np.concatenate(blocks), None if forces is None else data.properties[forces], batch_size,
-                   structure=data.structure_index, numbers=data.numbers)
+                   structure=data.structure_index, numbers=data.numbers, **kwargs)
 
     def __len__(self) -> int:
         return len(self.features)
@@ -176,3 +191,27 @@ class AtomEnvironments(BatchSource):
         w = np.zeros(b, np.float32)
         w[:len(indices)] = 1.0
         return x, y, w
+
+    def batches(self, shuffle_seed: int | None = None):
+        """As :meth:`BatchSource.batches`; training batches rotated when ``rotation_augmentation`` is on."""
+        if not self.rotation_augmentation or shuffle_seed is None:
+            yield from super().batches(shuffle_seed)
+            return
+        for k, (sel, x, y, w) in enumerate(super().batches(shuffle_seed)):
+            rng = np.random.default_rng([self.augmentation_seed, shuffle_seed, k])
+            yield (sel, *rotate_environments(x, y, random_rotations(len(x), rng)), w)
+
+
+def random_rotations(n: int, rng) -> np.ndarray:
+    """``n`` rotation matrices drawn uniformly from SO(3) (Haar measure), ``(n, 3, 3)`` float64."""
+    from scipy.spatial.transform import Rotation
+
+    return Rotation.random(n, random_state=rng).as_matrix()
+
+
+def rotate_environments(features, forces, rotations):
+    """Turn environment ``k`` (``(n, N, 5)``) and its force (``(n, 3)``) by ``rotations[k]``: the vectors
+    ``d_n`` and the force rotate, ``Z_n`` and ``1/|d_n|`` do not (the neighbour order is unchanged)."""
+    out = np.array(features, copy=True)
+    out[..., 1:4] = np.einsum("kab,knb->kna", rotations, features[..., 1:4])
+    return out.astype(features.dtype), np.einsum("kab,kb->ka", rotations, forces).astype(forces.dtype)

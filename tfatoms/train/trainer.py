@@ -240,12 +240,15 @@ class BatchTrainer:
         self._check_numbers(data)
         if self.keyed:
             return self._predict_keyed(data)
-        shape = () if data.targets is None else np.shape(data.targets)[1:]     # vector targets: (n, 3) forces
-        out = np.empty((len(data), *shape), np.float64)
+        out = None
         for sel, batch, _, _ in data.batches():
-            pred = self._predict_step(batch_tensors(batch))
-            out[sel] = pred.numpy().reshape(-1, *shape)[:len(sel)]
-        return out
+            pred = self._predict_step(batch_tensors(batch)).numpy()
+            pred = pred.reshape(len(pred), -1)
+            pred = pred[:, 0] if pred.shape[1] == 1 else pred      # one scalar, or one vector (forces), per example
+            if out is None:     # the model's output decides the shape, with or without targets in ``data``
+                out = np.empty((len(data), *pred.shape[1:]), np.float64)
+            out[sel] = pred[:len(sel)]
+        return np.empty(0, np.float64) if out is None else out
 
     def _predict_keyed(self, data) -> dict:
         energy = np.empty(len(data), np.float64)
