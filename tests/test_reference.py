@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from ase import units
 from ase.build import bulk, molecule
 from ase.calculators.emt import EMT
 from ase.calculators.lj import LennardJones
@@ -289,6 +290,10 @@ def test_sample_md_include_start_keeps_step_0_and_the_same_trajectory(tmp_path):
     assert md.properties["kinetic_energy"][0] == pytest.approx(start.get_kinetic_energy(), rel=1e-12)
     total = md.properties["energy"] + md.properties["kinetic_energy"]
     assert np.abs(total - total[0]).max() / n < 2e-4                # eV/atom over 40 fs
+    # the total momentum: zero from thermalize and kept so by EMT's forces (they sum to zero)
+    assert md.units["momentum"] == "amu*A/fs" and md.properties["momentum"].shape == (5, 3)
+    per_atom = np.abs(start.get_momenta()).mean() * units.fs
+    assert np.abs(md.properties["momentum"]).max() < 1e-9 * per_atom * n
     # resumable like any run; the option is part of the checkpoint's settings
     ck = tmp_path / "ck"
     first = sample_md(small_cu(), "emt", include_start=True, checkpoint=ck, **dict(kw, steps=20))

@@ -522,8 +522,9 @@ def _md_data(numbers, cell, pbc, snaps, props, meta) -> AtomsData:
     ptr = np.arange(n + 1, dtype=np.int64) * n_at
     properties = {"md_step": np.asarray(snaps["md_step"], np.int64).reshape(n),
                   "time": np.asarray(snaps["time"], np.float64).reshape(n),
-                  "kinetic_energy": np.asarray(snaps["kinetic_energy"], np.float64).reshape(n)}
-    units = {"time": "fs", "kinetic_energy": "eV"}
+                  "kinetic_energy": np.asarray(snaps["kinetic_energy"], np.float64).reshape(n),
+                  "momentum": np.asarray(snaps["momentum"], np.float64).reshape(n, 3)}
+    units = {"time": "fs", "kinetic_energy": "eV", "momentum": "amu*A/fs"}
     per_atom = set()
     for name in props:
         arr = np.asarray(snaps[name], np.float64)
@@ -575,8 +576,9 @@ def sample_md(atoms, calculator, temperature, steps, interval, seed, thermostat:
             step 0 (``steps // interval + 1`` snapshots): the reference an energy-conservation (``"nve"``) check
             measures the drift of ``energy + kinetic_energy`` from.
 
-    Returns an :class:`AtomsData` with the snapshots' positions, the labels, ``md_step``, ``time`` (fs) and
-    ``kinetic_energy`` (eV); with ``energy`` among the labels, ``energy + kinetic_energy`` is each snapshot's total
+    Returns an :class:`AtomsData` with the snapshots' positions, the labels, ``md_step``, ``time`` (fs),
+    ``kinetic_energy`` (eV) and ``momentum`` (the total momentum, ``(3,)`` per snapshot, amu A/fs: constant in
+    NVE with forces that sum to zero, the check of Newton's third law); with ``energy`` among the labels, ``energy + kinetic_energy`` is each snapshot's total
     energy.
     """
     from ase import Atoms, units
@@ -625,7 +627,7 @@ def sample_md(atoms, calculator, temperature, steps, interval, seed, thermostat:
 
     velocity_ss, noise_ss = np.random.SeedSequence(seed).spawn(2)
     rng = np.random.Generator(np.random.PCG64(noise_ss))
-    snaps = {name: [] for name in ("positions", "md_step", "time", "kinetic_energy", *props)}
+    snaps = {name: [] for name in ("positions", "md_step", "time", "kinetic_energy", "momentum", *props)}
     step0 = 0
     directory = Path(checkpoint) if checkpoint is not None else None
     lock = exclusive(directory, "sample_md checkpoint") if directory is not None else contextlib.nullcontext()
@@ -641,7 +643,10 @@ def sample_md(atoms, calculator, temperature, steps, interval, seed, thermostat:
                 step0 = int(st["step"])
                 rng.bit_generator.state = json.loads(str(st["rng_state"]))
                 for name in snaps:
-                    arr = st["snap_" + name]
+                    if "snap_" + name not in st and name == "momentum":   # a checkpoint written before it was kept
+                        arr = np.full((len(st["snap_md_step"]), 3), np.nan)
+                    else:
+                        arr = st["snap_" + name]
                     snaps[name] = list(arr) if len(arr) else []
         else:
             if temperature > 0:
@@ -680,6 +685,7 @@ def sample_md(atoms, calculator, temperature, steps, interval, seed, thermostat:
             snaps["md_step"].append(step)
             snaps["time"].append(step * float(timestep))
             snaps["kinetic_energy"].append(atoms.get_kinetic_energy())
+            snaps["momentum"].append(atoms.get_momenta().sum(axis=0) * units.fs)      # amu A/fs
             for name in props:
                 snaps[name].append(label_.get(name, np.full(6, np.nan)) if name == "stress" else label_[name])
 
