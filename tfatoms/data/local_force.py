@@ -110,6 +110,14 @@ REFERENCES = {
                           "LAMMPS Stillinger-Weber, Si.sw (Stillinger & Weber 1985)"),
     "tersoff": ReferenceMethod("tersoff", "lammps:tersoff", {"pair_coeff": "* * Si.tersoff Si"},
                                "LAMMPS Tersoff, Si.tersoff (Tersoff 1988)"),
+    "snap": ReferenceMethod("snap", "lammps:snap",
+                            {"pair_coeff": "* * Si_Zuo_JPCA2020.snapcoeff Si_Zuo_JPCA2020.snapparam Si"},
+                            "LAMMPS SNAP, Si_Zuo_JPCA2020.snap* (Zuo et al. 2020, fitted to the mlearn PBE Si set)"),
+    "qsnap": ReferenceMethod("qsnap", "lammps:snap",
+                             {"pair_coeff": "* * Si_Zuo_JPCA2020.quadratic.snapcoeff "
+                                            "Si_Zuo_JPCA2020.quadratic.snapparam Si"},
+                             "LAMMPS quadratic SNAP, Si_Zuo_JPCA2020.quadratic.snap* (Zuo et al. 2020, mlearn PBE "
+                             "Si)"),
 }
 
 
@@ -149,7 +157,8 @@ class BulkSystem:
 SYSTEMS = {
     "Al": BulkSystem("Al", "fcc", 4.05, (3, 5), ("emt",), "nve", 2.0, 50.0, 2000.0),
     "Na": BulkSystem("Na", "bcc", 4.29, (3, 5), ("meam", "gfn1-xtb"), "langevin", 1.0, 1.0, 1000.0),
-    "Si": BulkSystem("Si", "diamond", 5.43, (2, 4), ("sw", "tersoff"), "langevin", 1.0, 1.0, 1000.0),
+    "Si": BulkSystem("Si", "diamond", 5.43, (2, 4), ("sw", "tersoff", "snap", "qsnap"), "langevin", 1.0, 1.0,
+                     1000.0),
 }
 
 
