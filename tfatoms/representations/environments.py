@@ -176,6 +176,12 @@ class AtomEnvironments(BatchSource):
         return cls(np.concatenate(blocks), None if forces is None else data.properties[forces], batch_size,
                    structure=data.structure_index, numbers=data.numbers, **kwargs)
 
+    def augmented(self, seed: int = 0) -> "AtomEnvironments":
+        """The same environments with ``rotation_augmentation`` on (seed ``seed``); the arrays are shared."""
+        out = AtomEnvironments.__new__(AtomEnvironments)
+        out.__dict__.update(self.__dict__, rotation_augmentation=True, augmentation_seed=int(seed))
+        return out
+
     def __len__(self) -> int:
         return len(self.features)
 
