@@ -21,6 +21,7 @@ def main():
         ["bench_ising.py"] + (["--batches", "100", "--steps", "5"] if args.quick else []),
         ["bench_sheet_batches.py"] + (["--repeats", "2"] if args.quick else []),
         ["bench_cnnas.py"] + (["--grids2d", "64", "--grids3d", "32", "--steps", "5"] if args.quick else []),
+        ["bench_local_force.py"] + (["--quick"] if args.quick else []),
     ]
     failed = []
     for script, *extra in runs:
