@@ -14,7 +14,8 @@ snapshot: the network and the references cost the same on both.
 The DNNs (float32, random weights seeded with ``keras.utils.set_random_seed(0)``, except the shipped one):
 
   * Al: the paper's network ``LocalForceDNN(n_neighbors=12, width=250, depth=2)``;
-  * Si: the shipped ``local_force_si_mlearn`` (N = 8, L = 1000, trained) and the paper's Si width
+  * Si: the shipped ``local_force_si_mlearn`` (trained; N = 8, L = 1000 when BENCHMARKS.md's figures were
+    measured, its N and L are read from the file) and the paper's Si width
     ``LocalForceDNN(12, width=3800)``.
 
 The random networks are ``adapt``-ed on the small cell's own features and its reference forces (LAMMPS EAM / SW),
@@ -80,7 +81,8 @@ ADAPT_REFERENCE = {"Al": "eam/fs", "Si": "sw"}
 #: DNNs per element: (name, spec) with spec a shipped model name or LocalForceDNN kwargs
 NETWORKS = {
     "Al": [("paper Al: LocalForceDNN N=12 L=250", dict(n_neighbors=12, width=250, depth=2))],
-    "Si": [("shipped local_force_si_mlearn (N=8 L=1000, trained)", "local_force_si_mlearn"),
+    # the shipped model's N and L are read from the file (its label gets them appended)
+    "Si": [("shipped local_force_si_mlearn", "local_force_si_mlearn"),
            ("paper Si width: LocalForceDNN N=12 L=3800", dict(n_neighbors=12, width=3800, depth=2))],
 }
 #: calculator vs network forces (float32 both, the same graph): max |diff| <= CHECK_ATOL * max |F| + CHECK_RTOL |F|
@@ -407,6 +409,8 @@ def main(args):
                 feats = None if n_nb is None else environment_features(
                     atoms.numbers, atoms.positions, atoms.cell[:], atoms.pbc, n_nb)
                 model, source = build_network(spec, feats, ref_forces[ADAPT_REFERENCE[element]], atoms.numbers)
+                if isinstance(spec, str):
+                    name = f"{name} (N={model.n_neighbors} L={model.width}, trained)"
                 results["networks"][name] = {**network_info(model), **source}
                 calc = LocalForceCalculator(model)
                 calc.calculate(atoms, ["forces"], ["positions", "numbers", "cell", "pbc"])   # trace
