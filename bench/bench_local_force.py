@@ -43,8 +43,8 @@ energy/forces/stress out through Python) and an MD step (``fix nve``, ``run k pr
 neighbour list reused within its skin, LAMMPS' production rate). A method whose first timed call takes more than
 ``--method-budget`` seconds is timed once; a LAMMPS potential whose ``run 0`` does is timed by that one ``run 0``
 alone (SNAP on 100,000 atoms). LAMMPS' OpenMP threads wait passively (``--omp-wait-policy``).
-ASE ``LAMMPSlib`` sets atom types one command per atom, O(N^2) (``LAMMPSLIB_SETUP_PATCH``); the benchmark
-replaces that set-up step by one command for its one-element cells.
+The package's LAMMPS calculator sets atom types one run of equal types at a time (ASE's ``LAMMPSlib`` issues one
+command per atom, O(N^2): 42-49 s to set up a 100,000-atom cell before that was fixed).
 
 Repeats: the median of ``--repeats-small`` calls on the small cells and ``--repeats-big`` on the big ones.
 Recorded with the numbers: the CPU's vector extensions, the load average at start and end, TensorFlow's thread
@@ -257,32 +257,12 @@ def bench_dnn(system, atoms, name, model, calc, repeats, budget, warm_up=True) -
     return rows, check
 
 
-#: what :func:`lammps_calculator` changes in ASE's LAMMPSlib set-up (recorded in the results)
-LAMMPSLIB_SETUP_PATCH = (
-    "ASE LAMMPSlib.redo_atom_types sets the type of every new atom with its own 'set atom <i> type <t>' "
-    "command, each a pass over all atoms: O(N^2), 42-49 s to set up a 100,000-atom cell here (measured with "
-    "this script before the patch). For these one-element cells the benchmark issues one 'set group all "
-    "type <t>' instead; only the set-up changes, not a force call")
-
-
 def lammps_calculator(style, pair_coeff, threads):
-    """``reference_calculator("lammps:<style>")`` on 1 thread, or ``threads`` OpenMP threads (``suffix omp``),
-    with the one-element set-up shortcut of :data:`LAMMPSLIB_SETUP_PATCH`."""
+    """``reference_calculator("lammps:<style>")`` on 1 thread, or ``threads`` OpenMP threads (``suffix omp``)."""
     from tfatoms.data.reference import reference_calculator
 
     extra = {} if threads == 1 else {"lammps_header_extra": [f"package omp {threads}", "suffix omp"]}
-    calc = reference_calculator(f"lammps:{style}", pair_coeff=pair_coeff, **extra)
-    per_atom = calc.redo_atom_types
-
-    def redo_atom_types(atoms):
-        symbols = set(atoms.get_chemical_symbols())
-        if len(symbols) != 1 or calc.lmp.extract_setting("q_flag") == 1:
-            return per_atom(atoms)
-        calc.lmp.command(f"set group all type {calc.parameters.atom_types[symbols.pop()]}")
-        calc.previous_atoms_numbers = atoms.numbers.copy()       # as LAMMPSlib's own version ends
-
-    calc.redo_atom_types = redo_atom_types
-    return calc
+    return reference_calculator(f"lammps:{style}", pair_coeff=pair_coeff, **extra)
 
 
 def bench_lammps(system, atoms, name, style, pair_coeff, threads, repeats, budget,
@@ -357,7 +337,6 @@ def main(args):
                                       "inter_op": tf.config.threading.get_inter_op_parallelism_threads()},
                "lammps": lammps_info, "repeats": {"small": args.repeats_small, "big": args.repeats_big},
                "method_budget_s": args.method_budget, "md_seconds_per_run": md_seconds,
-               "lammpslib_setup_patch": LAMMPSLIB_SETUP_PATCH,
                "omp_env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT")},
                "cells": {}, "networks": {}, "checks": [], "rows": []}
     print(f"CPU flags: {' '.join(results['cpu_flags'])}; load average at start {load_start}; TF threads "
