@@ -7,8 +7,9 @@ on the mlearn PBE Si set; ``--model`` takes another name or a ``.keras`` file of
 
 System: 64-atom diamond Si (2 x 2 x 2 cubic cells, a = 5.43 A), Maxwell-Boltzmann velocities at 600 K (zero total
 momentum; equipartition brings the crystal to about 300 K), seeded; ``tfatoms.data.reference.sample_md``, 1 fs
-steps, a snapshot every 10 steps. The DNN has no energy, so the total energy is booked with the SNAP potential of
-Zuo et al. (fitted to the same mlearn PBE data; LAMMPS ``pair_style snap``): E = K + U_SNAP along each trajectory.
+steps, a snapshot every 20 steps (10 in --quick). The DNN has no energy, so the total energy is booked with the
+SNAP potential of Zuo et al. (fitted to the same mlearn PBE data; LAMMPS ``pair_style snap``): E = K + U_SNAP along
+each trajectory.
 
 Runs:
   1. SNAP, NVE: the conserving reference (its drift is the integrator's).
@@ -26,7 +27,8 @@ smooth periodic integrand) for SNAP (expect ~0) and for the DNN; compared with k
 
 Budgets:
   --quick    seconds: 100 steps per run, 3 loops of 16 points.
-  default    about 5 minutes on 2 cores: 10,000 steps (10 ps) per run, 32 loops of 64 points.
+  default    about 10 minutes on 2 cores (SNAP costs about 50 ms per step here): 5,000 steps (5 ps) per run, a
+             snapshot every 20 steps, 24 loops of 64 points.
   --full     50,000 steps (50 ps) per run, 128 loops.
 
     python reproductions/local_force_md.py [--quick | --full] [--model local_force_si_mlearn]
@@ -45,8 +47,8 @@ from tfatoms.reproduce.cli import budget_name, reproduction_parser, results_name
 SCRIPT = "local_force_md"
 BUDGETS = {
     "quick": dict(steps=100, interval=10, loops=3, loop_points=16),
-    "default": dict(steps=10_000, interval=10, loops=32, loop_points=64),
-    "full": dict(steps=50_000, interval=10, loops=128, loop_points=64),
+    "default": dict(steps=5_000, interval=20, loops=24, loop_points=64),
+    "full": dict(steps=50_000, interval=20, loops=128, loop_points=64),
 }
 START_TEMPERATURE_K = 600.0      # Maxwell-Boltzmann at 2 T: the crystal equilibrates near 300 K
 LANGEVIN_K = 300.0
