@@ -21,7 +21,8 @@ stored as ``<name>.keras`` with ``<name>.json`` (what it was trained on, its tes
 ``check.file_sha256`` of the ``.keras`` file, verified on every load).
 
 ``local_force_si_mlearn`` (:func:`load_model`, or ``LocalForceCalculator("local_force_si_mlearn")``): the local
-force DNN of Kuritz et al. (N = 8 neighbours, L = 1,000; forces only, no energy) trained on the mlearn Si DFT set
+force DNN of Kuritz et al. (N = 12 neighbours, L = 1,000, trained with rotation augmentation; forces only, no
+energy) trained on the mlearn Si DFT set
 (Zuo et al. 2020) by ``reproductions/local_force_si_mlearn.py``, stored the same way; its JSON records the split
 (by configuration, stratified by type), the test force MAE overall and per configuration type, and SNAP's
 (in-sample) error on the same configurations. The paper's Si width L = 3,800 would be a 40 MB file; the results of

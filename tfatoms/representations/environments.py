@@ -138,8 +138,9 @@ class AtomEnvironments(BatchSource):
             and its force by the same random rotation (uniform on SO(3)), drawn from
             ``(augmentation_seed, shuffle_seed, batch)``: a resumed run sees the same rotations.
             Evaluation batches (no ``shuffle_seed``) are never rotated. This teaches approximate
-            equivariance; it does not build it in, and it costs accuracy per orientation at a fixed
-            network size (see ``reproductions/local_force_si_mlearn.py --rotation-augmentation``).
+            equivariance; it does not build it in. On the small mlearn Si set it also cures the
+            overfitting of the plain network (held-out force MAE 0.112 against 0.170 eV/A;
+            ``reproductions/local_force_si_mlearn.py``, whose shipped model is trained this way).
         augmentation_seed: seed of the rotations.
     """
 
