@@ -27,7 +27,7 @@ smooth periodic integrand) for SNAP (expect ~0) and for the DNN; compared with k
 
 Budgets:
   --quick    seconds: 100 steps per run, 3 loops of 16 points.
-  default    about 10 minutes on 2 cores (SNAP costs about 50 ms per step here): 5,000 steps (5 ps) per run, a
+  default    about 7.5 minutes on 2 cores (SNAP costs about 50 ms per step here): 5,000 steps (5 ps) per run, a
              snapshot every 20 steps, 24 loops of 64 points.
   --full     50,000 steps (50 ps) per run, 128 loops.
 
