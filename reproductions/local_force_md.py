@@ -77,7 +77,7 @@ from ase.build import bulk  # noqa: E402
 
 from tfatoms.calculators import LocalForceCalculator, resolve_model  # noqa: E402
 from tfatoms.data.local_force import REFERENCES  # noqa: E402
-from tfatoms.data.reference import reference_calculator, sample_md  # noqa: E402
+from tfatoms.data.reference import label as label_structures, reference_calculator, sample_md  # noqa: E402
 from tfatoms.reproduce import ResultsWriter  # noqa: E402
 
 MEV = 1000.0
@@ -88,20 +88,13 @@ def silicon():
     return bulk("Si", "diamond", a=5.43, cubic=True) * (2, 2, 2)
 
 
-def snap():
-    method = REFERENCES["snap"]
-    return reference_calculator(method.calculator, **method.kwargs)
+SNAP = REFERENCES["snap"]
 
 
-def snap_energies(data) -> np.ndarray:
-    """U_SNAP (eV) of every snapshot of ``data``."""
-    calc = snap()
-    out = np.empty(len(data))
-    for k in range(len(data)):
-        atoms = data[k]
-        atoms.calc = calc
-        out[k] = atoms.get_potential_energy()
-    return out
+def snap_energies(data, snap_kwargs: dict) -> np.ndarray:
+    """U_SNAP (eV) of every snapshot of ``data``, through the package's one labelling function."""
+    return label_structures(data, SNAP.calculator, properties=("energy",), calculator_kwargs=snap_kwargs,
+                            progress=False).properties["energy"]
 
 
 def run_summary(data, energies, masses, forces=None) -> dict:
@@ -176,12 +169,13 @@ def main(argv=None):
     trained_on = (meta or {}).get("trained_on") or (meta or {}).get("data") or "see its metadata"
     out = ResultsWriter(results_name(SCRIPT, budget_key), root=args.out, seed=args.seed, budget=budget_key,
                         data_source=f"generated: NVE/Langevin MD of 64-atom diamond Si with {model_desc} and SNAP",
-                        reference_method=REFERENCES["snap"].description + " (energy bookkeeping, run 1)",
+                        reference_method=SNAP.description + " (energy bookkeeping, run 1)",
                         protocol=f"sample_md, {TIMESTEP_FS:g} fs, {b['steps']} steps per run, snapshot every "
                                  f"{b['interval']}; start: Maxwell-Boltzmann at {START_TEMPERATURE_K:g} K",
                         argv=[f"reproductions/{SCRIPT}.py", *(sys.argv[1:] if argv is None else argv)])
     ckpt = Path(args.cache_dir) / "checkpoints" / f"{SCRIPT}_{budget_key}_seed{args.seed}"
     start = silicon()
+    snap_kwargs = SNAP.calculator_kwargs(ckpt / "potentials")
     masses = start.get_masses()
     progress = not args.quick
     md = dict(steps=b["steps"], interval=b["interval"], seed=args.seed, timestep=TIMESTEP_FS, progress=progress,
@@ -189,8 +183,8 @@ def main(argv=None):
     dnn = functools.partial(LocalForceCalculator, model)
     dnn_net = functools.partial(LocalForceCalculator, model, remove_net_force=True)
     plan = {
-        "SNAP, NVE": dict(calculator=snap, temperature=START_TEMPERATURE_K, thermostat="nve",
-                          properties=("energy", "forces")),
+        "SNAP, NVE": dict(calculator=SNAP.calculator, calculator_kwargs=snap_kwargs,
+                          temperature=START_TEMPERATURE_K, thermostat="nve", properties=("energy", "forces")),
         "DNN, NVE": dict(calculator=dnn, temperature=START_TEMPERATURE_K, thermostat="nve", properties=("forces",)),
         "DNN, NVE, net force removed": dict(calculator=dnn_net, temperature=START_TEMPERATURE_K, thermostat="nve",
                                             properties=("forces",)),
@@ -201,7 +195,7 @@ def main(argv=None):
     for k, (label, kw) in enumerate(plan.items()):
         print(f"== run {k + 1}: {label}", flush=True)
         data = sample_md(start, checkpoint=ckpt / f"run{k + 1}", **md, **kw)
-        energies = data.properties["energy"] if "energy" in data.properties else snap_energies(data)
+        energies = data.properties["energy"] if "energy" in data.properties else snap_energies(data, snap_kwargs)
         runs[label] = run_summary(data, energies, masses, data.properties["forces"])
         trajectories[label] = data
         r = runs[label]
@@ -212,7 +206,7 @@ def main(argv=None):
     rng = np.random.default_rng(args.seed)
     frames = trajectories["SNAP, NVE"]
     loops = {"SNAP": [], "DNN": []}
-    snap_calc, dnn_calc = snap(), LocalForceCalculator(model)
+    snap_calc, dnn_calc = reference_calculator(SNAP.calculator, **snap_kwargs), LocalForceCalculator(model)
     for _ in range(b["loops"]):
         atoms = frames[int(rng.integers(1, len(frames)))]
         index, normal = int(rng.integers(len(atoms))), rng.normal(size=3)

@@ -203,19 +203,14 @@ def per_type_mae(pred, ref, atom_types: np.ndarray) -> dict[str, float]:
     return out
 
 
-def snap_forces(data: AtomsData, idx, key: str) -> np.ndarray:
-    """Forces (eV/A) of the LAMMPS ``pair_style snap`` reference ``key`` (``REFERENCES``) on the structures ``idx``,
-    atoms in order."""
-    from tfatoms.data.reference import reference_calculator
+def snap_labels(data: AtomsData, key: str, directory) -> AtomsData:
+    """``data`` labelled with the forces (eV/A) of the LAMMPS ``pair_style snap`` reference ``key`` (``REFERENCES``),
+    through the package's one labelling function; ``directory`` takes the method's parameter files."""
+    from tfatoms.data.reference import label
 
     method = REFERENCES[key]
-    calc = reference_calculator(method.calculator, **method.kwargs)
-    out = []
-    for k in idx:
-        atoms = data[int(k)]
-        atoms.calc = calc
-        out.append(np.asarray(atoms.get_forces(), np.float64))
-    return np.concatenate(out)
+    return label(data, method.calculator, properties=("forces",), calculator_kwargs=method.calculator_kwargs(directory),
+                 progress=False)
 
 
 # ----------------------------------------------------------------------------------------- figures
@@ -361,16 +356,15 @@ def main(argv=None):
 
     snap = {}
     if not args.no_snap:
-        for label, files in SNAP_MODELS.items():
-            pred = snap_forces(data, parts["test"], files)
-            snap[label] = per_type_mae(pred, ref_test, atom_types["test"])
-            snap[label]["_pred"] = pred
-            everything = data.properties["forces"]
-            snap[label]["_all_configs"] = float(np.abs(snap_forces(data, range(len(data)), files)
-                                                       - everything).mean())
-        out.extra["snap"] = dict(pair_style="snap", files={lab: REFERENCES[k].kwargs["pair_coeff"]
-                                                             for lab, k in SNAP_MODELS.items()}, note="fitted by Zuo et al. to all of "
-                                 "training.json: in-sample on any split")
+        for lab, key in SNAP_MODELS.items():
+            labelled = snap_labels(data, key, ckpt_root / "potentials")      # every configuration, once
+            pred = labelled.subset(parts["test"]).properties["forces"]
+            snap[lab] = per_type_mae(pred, ref_test, atom_types["test"])
+            snap[lab]["_pred"] = pred
+            snap[lab]["_all_configs"] = float(np.abs(labelled.properties["forces"] - data.properties["forces"]).mean())
+        out.extra["snap"] = dict(pair_style="snap", files={lab: REFERENCES[key].kwargs["pair_coeff"]
+                                                             for lab, key in SNAP_MODELS.items()},
+                                 note="fitted by Zuo et al. to all of training.json: in-sample on any split")
 
     main_name = "paper" if "paper" in trained else "ship"
     main_run = trained[main_name]

