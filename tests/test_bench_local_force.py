@@ -24,6 +24,7 @@ def bench():
     return module
 
 
+@pytest.mark.slow      # about 18 s (a subprocess with TensorFlow and LAMMPS): kept out of the default suite
 def test_quick_run_writes_every_field(tmp_path):
     out = tmp_path / "local_force_quick.json"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")

