@@ -170,7 +170,8 @@ PAPER_PS_PER_STRUCTURE = 9.0
 def restarted_md(atoms, calculator, runs: int, steps_per_run: int = PAPER_STEPS_PER_RUN, interval: int = 1,
                  seed: int = 0, temperature: float = 1000.0, timestep: float = PAPER_TIMESTEP_FS,
                  thermostat: str = "langevin", friction: float = 0.01, calculator_kwargs=None, checkpoint=None,
-                 progress: bool = True):
+                 progress: bool = True, start_temperature: float | None = None, checkpoint_every: int = 50,
+                 name: str | None = None):
     """The papers' MD protocol (CNNAS sec. 2.2): many independent runs, each restarted from the previous run's
     last frame translated at random in x and y, with fresh Maxwell-Boltzmann velocities; z stays fixed.
 
@@ -185,7 +186,14 @@ def restarted_md(atoms, calculator, runs: int, steps_per_run: int = PAPER_STEPS_
         temperature, timestep (fs, the papers' 11.3 a.u.), thermostat: ``"langevin"`` (default; the papers'
             Nose-Hoover is not among :func:`~tfatoms.data.reference.sample_md`'s thermostats, and Langevin
             samples the same canonical ensemble) or ``"berendsen"``/``"nve"``.
-        checkpoint: a directory; run ``r`` keeps its own resumable ``sample_md`` state in ``run_<r>``.
+        checkpoint: a directory; run ``r`` keeps its own resumable ``sample_md`` state in ``run_<r>``, saved every
+            ``checkpoint_every`` steps (the calculator restarts its SCF from scratch there: ``sample_md``).
+        start_temperature: the Maxwell-Boltzmann temperature of the first run's velocities (default
+            ``2 temperature``): the first run starts from ``atoms`` as given, a relaxed (cold) sheet, and
+            equipartition moves half its kinetic energy into the potential energy within a vibration period, so
+            it runs near ``temperature`` from its first tens of steps (started at ``temperature`` a 550-step
+            Langevin run stayed at 430-720 K). Later runs start from a thermal frame, at ``temperature``.
+        name: named in the progress lines (default: the sheet's kind and defect).
 
     Returns one :class:`~tfatoms.data.atoms.AtomsData` of all snapshots, with ``run`` (per snapshot) beside
     ``sample_md``'s labels, and the protocol in its metadata.
@@ -200,13 +208,19 @@ def restarted_md(atoms, calculator, runs: int, steps_per_run: int = PAPER_STEPS_
         raise ValueError(f"runs must be >= 1, got {runs}")
     start = atoms.copy()
     start.calc = None
+    first_temperature = 2.0 * float(temperature) if start_temperature is None else float(start_temperature)
+    name = name or f"{atoms.info.get('kind', atoms.get_chemical_formula())} {atoms.info.get('defect', '')}".strip()
     parts = []
     for r in range(runs):
         directory = None if checkpoint is None else Path(checkpoint) / f"run_{r:04d}"
         run_seed = int(np.random.SeedSequence([int(seed), r]).generate_state(1)[0])
+        if progress:
+            print(f"restarted_md {name}: run {r + 1} of {runs} ({steps_per_run} steps)", flush=True)
         data = sample_md(start, calculator, temperature, steps_per_run, interval, run_seed, thermostat=thermostat,
                          timestep=timestep, friction=friction, constraints=z_constraint(len(start)),
-                         checkpoint=directory, progress=progress, calculator_kwargs=calculator_kwargs)
+                         checkpoint=directory, progress=progress, calculator_kwargs=calculator_kwargs,
+                         checkpoint_every=min(int(checkpoint_every), int(steps_per_run)),
+                         initial_temperature=first_temperature if r == 0 else None)
         data.properties["run"] = np.full(len(data), r)
         parts.append(data)
         last = data[len(data) - 1]
@@ -219,6 +233,226 @@ def restarted_md(atoms, calculator, runs: int, steps_per_run: int = PAPER_STEPS_
     out.metadata.update(protocol=dict(source="CNNAS sec. 2.2 (restarted independent runs)", runs=runs,
                                       steps_per_run=int(steps_per_run), interval=int(interval), seed=int(seed),
                                       temperature_K=float(temperature), timestep_fs=float(timestep),
-                                      thermostat=thermostat, kind=atoms.info.get("kind"),
+                                      thermostat=thermostat, friction_per_fs=float(friction),
+                                      first_run_start_temperature_K=first_temperature, kind=atoms.info.get("kind"),
                                       defect=atoms.info.get("defect")))
     return out
+
+
+# ---------------------------------------------------------------------------------------------------- relaxation
+def relax_sheet(atoms, calculator, fmax: float = 0.05, steps: int = 300, calculator_kwargs=None):
+    """A copy of ``atoms`` relaxed in the plane with ``calculator`` (cell fixed, z constraint kept), by
+    ``ase.optimize.BFGS`` to ``fmax`` eV/A. Returns ``(relaxed atoms, final max force eV/A, optimizer steps)``.
+
+    Why: a freshly built Stone-Wales defect has its rotated pair 1.92 A from two of its new neighbours (the bond
+    is turned rigidly), and a vacancy's neighbours sit where the missing atom held them; MD started from them
+    would begin with a burst of potential energy. ``calculator`` as in :func:`restarted_md`.
+    """
+    from ase.optimize import BFGS
+
+    from tfatoms.data.reference import _build, _one_openmp_thread
+
+    relaxed = atoms.copy()
+    relaxed.set_constraint(z_constraint(len(relaxed)))
+    relaxed.calc = _build(calculator, calculator_kwargs)
+    with _one_openmp_thread():
+        opt = BFGS(relaxed, logfile=None)
+        opt.run(fmax=float(fmax), steps=int(steps))
+        fmax_reached = float(np.abs(relaxed.get_forces()).max())
+    relaxed.calc = None
+    relaxed.info.update(atoms.info, relaxed_fmax=fmax_reached)
+    return relaxed, fmax_reached, int(opt.nsteps)
+
+
+# ---------------------------------------------------------------------------------------------------- dataset
+#: The nine structures of the papers (CNNAS sec. 2.2): each kind pristine, with a vacancy, with a Stone-Wales defect.
+ALL_STRUCTURES = tuple((kind, defect) for kind in KINDS for defect in DEFECTS)
+#: Split codes of the dataset's frames.
+SPLITS = ("train", "val", "test")
+
+
+def structure_name(kind: str, defect: str | None) -> str:
+    """``"graphene_pristine"``, ``"hbn_vacancy"``, ..."""
+    return f"{kind}_{defect or 'pristine'}"
+
+
+def _structure_job(args):
+    """Relax one structure and run its restarted MD (resumable under ``work``); ``(k, its frames as AtomsData)``."""
+    k, kind, defect, params, work, progress = args
+    from pathlib import Path
+
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    relaxed_path = work / "relaxed.npz"
+    sheet = hexagonal_sheet(kind, defect, seed=params["seed"] + 101 * k)
+    if relaxed_path.exists():
+        with np.load(relaxed_path) as z:
+            sheet.positions = z["positions"]
+            fmax_reached, n_opt = float(z["fmax"]), int(z["steps"])
+    else:
+        relaxed, fmax_reached, n_opt = relax_sheet(sheet, params["calculator"], params["relax_fmax"],
+                                                   calculator_kwargs=params.get("calculator_kwargs"))
+        from tfatoms._io import atomic_path
+
+        with atomic_path(relaxed_path) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, positions=relaxed.positions, fmax=fmax_reached, steps=n_opt)
+        sheet.positions = relaxed.positions
+    seed = int(np.random.SeedSequence([params["seed"], k, 5]).generate_state(1)[0])
+    data = restarted_md(sheet, params["calculator"], params["runs"], params["steps_per_run"], params["interval"],
+                        seed=seed, temperature=params["temperature"], checkpoint=work / "md", progress=progress,
+                        name=structure_name(kind, defect), calculator_kwargs=params.get("calculator_kwargs"))
+    n = len(data)
+    data.properties["structure"] = np.full(n, k)
+    data.metadata.update(relaxed_fmax_eV_A=fmax_reached, relax_steps=n_opt)
+    return k, data
+
+
+def frame_splits(run, md_step, runs: int, steps_per_run: int, interval: int, val_fraction: float = 0.1):
+    """Split code (0 train, 1 val, 2 test) of each frame from its ``run`` and ``md_step``: the last run of every
+    structure is the test set (an independent trajectory, as the poster's test), the last ``val_fraction`` of
+    every other run's frames validation, the rest training. With one run there is no test set."""
+    run, md_step = np.asarray(run), np.asarray(md_step)
+    split = np.zeros(len(run), np.int8)
+    n_frames = steps_per_run // interval
+    split[md_step > (1.0 - val_fraction) * n_frames * interval] = 1
+    if runs > 1:
+        split[run == runs - 1] = 2
+    return split
+
+
+def _write_dataset(data, f) -> None:
+    data.write_hdf5_group(f)
+
+
+def _read_dataset(f):
+    from tfatoms.data.atoms import AtomsData
+
+    return AtomsData.read_hdf5_group(f)
+
+
+def _cache():
+    from tfatoms.data.cache import DatasetCache
+
+    return DatasetCache("hexagonal sheets", write=_write_dataset, read=_read_dataset,
+                        remedy="delete it and generate again")
+
+
+def generate_hexagonal(path, structures=ALL_STRUCTURES, runs: int = 2, steps_per_run: int = PAPER_STEPS_PER_RUN,
+                       interval: int = 1, seed: int = 0, temperature: float = 1000.0, calculator: str = "gfn1-xtb",
+                       relax_fmax: float = 0.05, workers: int = 1, progress: bool = True, calculator_kwargs=None):
+    """Generate (or finish) the hexagonal-sheet dataset at ``path`` (HDF5) and return the path.
+
+    The papers' protocol (CNNAS sec. 2.2) on each ``(kind, defect)`` of ``structures``: the sheet of
+    :func:`hexagonal_sheet` (defect site seeded by ``(seed, structure)``), relaxed with ``calculator``
+    (:func:`relax_sheet`), then :func:`restarted_md` (``runs`` independent runs of ``steps_per_run`` steps of
+    11.3 a.u. at ``temperature``, a frame every ``interval`` steps, each restarted from the last frame translated
+    at random, fresh velocities, z fixed). The papers ran about 60 such runs (9 ps) per structure, 269,016 frames in
+    all; ``runs`` says how many here. Splits by :func:`frame_splits` (the last run of each structure is the test).
+
+    One structure per job, ``workers`` processes (one OpenMP thread each: xTB threads compete otherwise); every
+    run's MD resumes from its checkpoint under ``<path>.parts/`` and a finished structure is kept there until the
+    whole file is written (atomically; then the parts go). The file is an :class:`~tfatoms.data.atoms.AtomsData`
+    with per-frame ``energy`` (eV), per-atom ``forces`` (eV/A), ``structure`` (index into
+    ``metadata["structures"]``), ``run``, ``md_step``, ``split`` and the kinetic energy; the parameters are the
+    cache key (:mod:`tfatoms.data.cache`: another set at the same path is an error naming the parameter).
+    Cost: GFN1-xTB about 0.55 s per 60-atom step on one core (AVX-512 machine; 0.6-0.9 s on AVX2), so
+    ``len(structures) * runs * steps_per_run * 0.55 s / workers``.
+    """
+    import shutil
+    from pathlib import Path
+
+    from tfatoms._io import atomic_path, exclusive
+    from tfatoms._validation import positive_int
+    from tfatoms.data.atoms import AtomsData
+    from tfatoms.data.cache import check_directory_params
+
+    path = Path(path)
+    structures = [(str(k), None if d in (None, "none", "pristine") else str(d)) for k, d in structures]
+    for kind, defect in structures:
+        if kind not in KINDS or defect not in DEFECTS:
+            raise ValueError(f"unknown structure ({kind!r}, {defect!r}): kinds {KINDS}, defects {DEFECTS}")
+    params = dict(structures=[structure_name(k, d) for k, d in structures], runs=positive_int(runs, "runs"),
+                  steps_per_run=positive_int(steps_per_run, "steps_per_run"),
+                  interval=positive_int(interval, "interval"), seed=int(seed), temperature=float(temperature),
+                  calculator=str(calculator), relax_fmax=float(relax_fmax), timestep_fs=PAPER_TIMESTEP_FS,
+                  cell=list(PAPER_CELL), lattice_constant=A_HEX)
+    if calculator_kwargs:
+        params["calculator_kwargs"] = dict(calculator_kwargs)
+    cache = _cache()
+    if cache.load(path, params, read=False) is not None:
+        return path
+    parts = path.with_name(path.name + ".parts")
+    with exclusive(path.parent, "dataset directory"):
+        if cache.load(path, params, read=False) is not None:
+            return path
+        check_directory_params(parts, params, "unfinished hexagonal-sheet MD")
+        jobs = [(k, kind, defect, params, str(parts / params["structures"][k]), progress)
+                for k, (kind, defect) in enumerate(structures)]
+        todo = [j for j in jobs if not (Path(j[4]) / "frames.h5").exists()]
+
+        def save(k, data):
+            with atomic_path(Path(jobs[k][4]) / "frames.h5") as tmp:
+                data.write_hdf5(tmp)
+
+        if workers > 1 and len(todo) > 1:
+            import multiprocessing as mp
+
+            from tfatoms.data.reference import _one_thread_env, _worker_init
+
+            ctx = mp.get_context("spawn")         # tblite's OpenMP runtime is not fork-safe once loaded
+            with _one_thread_env(), ctx.Pool(min(int(workers), len(todo)), initializer=_worker_init) as pool:
+                for k, data in pool.imap_unordered(_structure_job, todo):
+                    save(k, data)
+        else:
+            for job in todo:
+                save(*_structure_job(job))
+        data = AtomsData.concatenate([AtomsData.read_hdf5(Path(j[4]) / "frames.h5") for j in jobs])
+        data.properties["split"] = frame_splits(data.properties["run"], data.properties["md_step"],
+                                                params["runs"], params["steps_per_run"], params["interval"])
+        data.metadata = {"source": f"hexagonal sheets ({calculator} MD, tfatoms.data.hexagonal)",
+                         "structures": params["structures"], "params": params,
+                         "protocol": "CNNAS sec. 2.2: restarted independent runs, Langevin thermostat, z fixed",
+                         "parts": data.metadata.get("parts")}
+        cache.store(path, params, data)
+        shutil.rmtree(parts, ignore_errors=True)
+    return path
+
+
+def load_hexagonal(path):
+    """The :class:`~tfatoms.data.atoms.AtomsData` written by :func:`generate_hexagonal` (parameters in its
+    ``metadata["params"]``). A missing file is a ``FileNotFoundError`` naming it."""
+    from pathlib import Path
+
+    path = Path(path)
+    data = _cache().load(path)
+    if data is None:
+        raise FileNotFoundError(f"no hexagonal-sheet dataset at {path}: generate it with generate_hexagonal")
+    return data
+
+
+#: Dataset budgets of the hexagonal-sheet reproductions (``ednn_hexagonal.py``, ``cnnas_hexagonal.py``,
+#: ``ednn_monte_carlo.py`` share one dataset per budget): all nine structures, runs of the papers' 550 steps.
+#: ``default``: 2 runs each (9,900 frames, 0.3 ps per structure, 3.7 % of the papers' 269,016 frames; about 50 min
+#: with 2 workers); ``full``: the papers' 9 ps = 60 runs per structure (297,000 frames).
+DATA_BUDGETS = {
+    "quick": dict(structures=(("graphene", None), ("hbn", "vacancy")), runs=2, steps_per_run=8),
+    "default": dict(structures=ALL_STRUCTURES, runs=2, steps_per_run=PAPER_STEPS_PER_RUN),
+    "full": dict(structures=ALL_STRUCTURES, runs=60, steps_per_run=PAPER_STEPS_PER_RUN),
+}
+
+
+def budget_dataset(cache_dir, budget: str, seed: int = 0, workers: int = 1, progress: bool = True):
+    """Generate (or finish, or just load) the dataset of a :data:`DATA_BUDGETS` budget under
+    ``<cache_dir>/hexagonal/``; returns the AtomsData."""
+    from pathlib import Path
+
+    from tfatoms.data.cache import cache_path
+
+    if budget not in DATA_BUDGETS:
+        raise ValueError(f"budget must be one of {tuple(DATA_BUDGETS)}, got {budget!r}")
+    b = DATA_BUDGETS[budget]
+    params = dict(budget=budget, seed=int(seed), runs=b["runs"], steps_per_run=b["steps_per_run"],
+                  structures=[structure_name(*s) for s in b["structures"]])
+    path = cache_path(Path(cache_dir) / "hexagonal", f"gfn1-xtb_{budget}", params)
+    return load_hexagonal(generate_hexagonal(path, b["structures"], b["runs"], b["steps_per_run"], seed=int(seed),
+                                             workers=workers, progress=progress))

@@ -581,7 +581,8 @@ def _md_data(numbers, cell, pbc, snaps, props, meta) -> AtomsData:
 def sample_md(atoms, calculator, temperature, steps, interval, seed, thermostat: str = "langevin",
               timestep: float = 0.5, friction: float = 0.01, constraints=None, checkpoint=None,
               progress: bool = True, properties=("energy", "forces"), calculator_kwargs=None,
-              metadata=None, checkpoint_every: int | None = None, include_start: bool = False) -> AtomsData:
+              metadata=None, checkpoint_every: int | None = None, include_start: bool = False,
+              initial_temperature: float | None = None) -> AtomsData:
     """Seeded molecular dynamics with a reference calculator; a labelled snapshot every ``interval`` steps.
 
     Args:
@@ -589,6 +590,9 @@ def sample_md(atoms, calculator, temperature, steps, interval, seed, thermostat:
         calculator: a name of :func:`reference_calculator` (with ``calculator_kwargs``) or a zero-argument factory.
         temperature: K (>= 0): Maxwell-Boltzmann initial velocities (zero total momentum) and the thermostat's
             target.
+        initial_temperature: K, the Maxwell-Boltzmann temperature of the initial velocities if not ``temperature``
+            (e.g. ``2 temperature`` from a relaxed, cold structure: equipartition moves half the kinetic energy
+            into the potential within a vibration period, so the run starts near ``temperature``).
         steps: MD steps (>= 1); interval: steps between snapshots (1 <= interval <= steps); the result holds
             ``steps // interval`` snapshots, at steps ``interval, 2 interval, ...``.
         seed: integer; ``np.random.SeedSequence(seed)`` gives two independent streams, one for the initial
@@ -648,6 +652,10 @@ def sample_md(atoms, calculator, temperature, steps, interval, seed, thermostat:
         if not isinstance(value, (int, float, np.floating)) or not np.isfinite(value) or value <= 0:
             raise ValueError(f"{name} must be a positive number, got {value!r}")
     checkpoint_every = interval if checkpoint_every is None else _positive_int(checkpoint_every, "checkpoint_every")
+    if initial_temperature is not None:
+        initial_temperature = float(initial_temperature)
+        if not np.isfinite(initial_temperature) or initial_temperature < 0:
+            raise ValueError(f"initial_temperature must be finite and >= 0 K, got {initial_temperature!r}")
     props = _properties(properties)
     spec, spec_hash = _calculator_spec(calculator, calculator_kwargs)
 
@@ -661,6 +669,8 @@ def sample_md(atoms, calculator, temperature, steps, interval, seed, thermostat:
                 "interval": interval, "seed": seed, "thermostat": thermostat, "timestep_fs": float(timestep),
                 "friction_per_fs": float(friction), "constraints": constraint_desc, "properties": list(props),
                 "include_start": bool(include_start)}
+    if initial_temperature is not None:                 # only when set: checkpoints written before it stay valid
+        settings["initial_temperature_K"] = initial_temperature
 
     velocity_ss, noise_ss = np.random.SeedSequence(seed).spawn(2)
     rng = np.random.Generator(np.random.PCG64(noise_ss))
@@ -686,8 +696,9 @@ def sample_md(atoms, calculator, temperature, steps, interval, seed, thermostat:
                         arr = st["snap_" + name]
                     snaps[name] = list(arr) if len(arr) else []
         else:
-            if temperature > 0:
-                thermalize(atoms, temperature, np.random.Generator(np.random.PCG64(velocity_ss)))
+            start_temperature = temperature if initial_temperature is None else initial_temperature
+            if start_temperature > 0:
+                thermalize(atoms, start_temperature, np.random.Generator(np.random.PCG64(velocity_ss)))
             else:
                 atoms.set_momenta(np.zeros((len(atoms), 3)))
         atoms.calc = _build(calculator, calculator_kwargs)

@@ -68,7 +68,8 @@ def save_ednn(model, metadata: dict, name: str, directory=PRETRAINED_DIR, check_
     ``metadata`` must hold ``spacing``, ``gamma`` and ``tile_network`` (the keyword arguments of
     :func:`~tfatoms.models.ednn.dft_tile_cnn`); ``focus`` and ``context`` are taken from the model.
     ``metadata["check"]["weights_sha256"]`` is always set to the hash of the stored weights.
-    With ``check_sheet = (blocks, seed)`` the energy of that porous sheet, predicted with the
+    With ``check_sheet = (blocks, seed)`` the energy of that porous sheet (or, with a dict
+    ``{"kind", "defect", "seed"}``, of that :func:`~tfatoms.data.hexagonal.hexagonal_sheet`), predicted with the
     float16-rounded weights as stored, is added as ``metadata["check"]`` for :func:`load_ednn`.
     The npz is written first and the JSON last (each through a temporary file and a rename), so
     a crash in between leaves a JSON whose hash no longer matches: a clear error on load.
@@ -87,8 +88,12 @@ def save_ednn(model, metadata: dict, name: str, directory=PRETRAINED_DIR, check_
 
         stored = dft_tile_cnn(**meta["tile_network"])
         stored.set_weights([w.astype(np.float32) for w in weights])
-        blocks, seed = check_sheet
-        meta["check"] = dict(blocks=[int(b) for b in blocks], seed=int(seed))
+        if isinstance(check_sheet, dict):
+            meta["check"] = dict(hexagonal=dict(kind=str(check_sheet["kind"]), defect=check_sheet.get("defect"),
+                                                seed=int(check_sheet.get("seed", 0))))
+        else:
+            blocks, seed = check_sheet
+            meta["check"] = dict(blocks=[int(b) for b in blocks], seed=int(seed))
         meta["check"]["energy"] = predict_check_sheet(EDNN(stored, model.focus, model.context), meta)
     meta["check"]["weights_sha256"] = weights_digest(weights)
     directory.mkdir(parents=True, exist_ok=True)
@@ -152,7 +157,8 @@ def load_ednn(name: str = "ednn_porous_graphene", directory=PRETRAINED_DIR, chec
     meta_path, weights_path = directory / f"{name}.json", directory / f"{name}.npz"
     if not meta_path.exists() or not weights_path.exists():
         raise FileNotFoundError(f"no pretrained model {name!r} in {directory} (expected {meta_path.name} and "
-                                f"{weights_path.name}; train one with reproductions/ednn_porous_graphene.py)")
+                                f"{weights_path.name}; train one with reproductions/ednn_porous_graphene.py or "
+                                f"reproductions/ednn_hexagonal.py)")
     meta = _read_metadata(meta_path)
     stored = _read_weights(weights_path)
     digest = weights_digest(stored)
@@ -191,7 +197,12 @@ def load_ednn(name: str = "ednn_porous_graphene", directory=PRETRAINED_DIR, chec
 
 
 def check_sheet(meta: dict):
-    """The porous sheet whose energy is stored as the load-time check."""
+    """The sheet whose energy is stored as the load-time check: a porous sheet (``blocks``, ``seed``) or a
+    hexagonal sheet (``hexagonal``: kind, defect, seed)."""
+    if "hexagonal" in meta["check"]:
+        from tfatoms.data.hexagonal import hexagonal_sheet
+
+        return hexagonal_sheet(**meta["check"]["hexagonal"])
     from tfatoms.data.sheets import PorousSheet
 
     return PorousSheet(tuple(meta["check"]["blocks"]), seed=meta["check"]["seed"])

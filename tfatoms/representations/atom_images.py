@@ -36,10 +36,19 @@ class AtomImages(BatchSource):
             spacing ``cell / pixels`` (else ``ValueError``: the image would be almost all zeros).
         periodic: wrap the Gaussians across the cell faces (sheets) or not (an isolated
             molecule in a box: CNNAS dimers).
+        translation_augmentation: beyond the papers' protocol as printed, periodic images only. Every
+            *training* batch (``batches`` with a ``shuffle_seed``) moves each configuration by a random
+            translation, uniform over the cell, drawn from ``(augmentation_seed, shuffle_seed, batch)`` (a
+            resumed run sees the same ones); evaluation batches are never moved. The energy of a periodic cell
+            does not change under translation, but the pixels and the tile contents do: the papers' restarted
+            MD puts each 0.15 ps run at a random translation and so covers them in 269,016 frames; a dataset of
+            a few runs needs this to do the same.
+        augmentation_seed: seed of the translations.
     """
 
     def __init__(self, positions, offsets, cell, pixels, numbers, targets=None, batch_size: int = 8,
-                 gamma: float = 0.2, periodic: bool = True, dtype=np.float32):
+                 gamma: float = 0.2, periodic: bool = True, dtype=np.float32, translation_augmentation: bool = False,
+                 augmentation_seed: int = 0):
         self.pixels = tuple(positive_int(p, "pixels entry") for p in pixels)
         dim = len(self.pixels)
         if dim not in (2, 3):
@@ -65,25 +74,49 @@ class AtomImages(BatchSource):
         self.gamma = check_resolvable_width(_check_gamma_tol(gamma, 1e-8)[0], self.spacing, "images")
         self.periodic = bool(periodic)
         self.dtype = np.dtype(dtype)
+        if translation_augmentation and not self.periodic:
+            raise ValueError("translation_augmentation needs periodic images (a translated molecule in a box "
+                             "is a different image of the same energy only if it stays inside)")
+        self.translation_augmentation = bool(translation_augmentation)
+        self.augmentation_seed = int(augmentation_seed)
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
 
-    def image(self, k: int, out: np.ndarray | None = None) -> np.ndarray:
-        """Image ``pixels`` of configuration ``k``."""
+    def image(self, k: int, out: np.ndarray | None = None, shift=None) -> np.ndarray:
+        """Image ``pixels`` of configuration ``k`` (its atoms moved by ``shift``, Angstrom, if given)."""
         a, b = self.offsets[k], self.offsets[k + 1]
         period = self.pixels if self.periodic else None
-        return rasterize_window(self.positions[a:b], self.numbers[a:b], self.spacing, (0,) * len(self.pixels),
+        positions = self.positions[a:b] if shift is None else (self.positions[a:b] + shift) % self.cell
+        return rasterize_window(positions, self.numbers[a:b], self.spacing, (0,) * len(self.pixels),
                                 self.pixels, gamma=self.gamma, period=period, dtype=self.dtype, out=out)
 
-    def collate(self, indices) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(images (B, *pixels, 1), targets (B,), weights (B,))`` for up to ``batch_size`` configurations."""
+    def augmented(self, seed: int = 0) -> "AtomImages":
+        """The same configurations with ``translation_augmentation`` on (seed ``seed``); the arrays are shared."""
+        import copy
+
+        if not self.periodic:
+            raise ValueError("translation_augmentation needs periodic images")
+        out = copy.copy(self)
+        out.translation_augmentation, out.augmentation_seed = True, int(seed)
+        return out
+
+    def collate_training(self, indices, shuffle_seed: int, batch: int):
+        """A training batch, each configuration translated at random when ``translation_augmentation`` is on."""
+        if not self.translation_augmentation:
+            return self.collate(indices)
+        rng = np.random.default_rng([self.augmentation_seed, shuffle_seed, batch])
+        return self.collate(indices, shifts=rng.random((len(indices), len(self.pixels))) * self.cell)
+
+    def collate(self, indices, shifts=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(images (B, *pixels, 1), targets (B,), weights (B,))`` for up to ``batch_size`` configurations
+        (each moved by its row of ``shifts``, Angstrom, if given)."""
         indices = np.asarray(indices, np.int64)
         images = np.zeros((self.batch_size, *self.pixels, 1), self.dtype)
         targets = np.zeros(self.batch_size, np.float32)
         weights = np.zeros(self.batch_size, np.float32)
         for slot, k in enumerate(indices):
-            self.image(int(k), out=images[slot, ..., 0])
+            self.image(int(k), out=images[slot, ..., 0], shift=None if shifts is None else shifts[slot])
         if self.targets is not None:
             targets[:len(indices)] = self.targets[indices]
         weights[:len(indices)] = 1.0

@@ -33,6 +33,12 @@ class BatchSource:
         order = np.arange(len(self))
         if shuffle_seed is not None:
             order = np.random.default_rng(shuffle_seed).permutation(len(self))
-        for start in range(0, len(order), self.batch_size):
+        for k, start in enumerate(range(0, len(order), self.batch_size)):
             sel = order[start:start + self.batch_size]
-            yield (sel, *self.collate(sel))
+            yield (sel, *(self.collate(sel) if shuffle_seed is None else self.collate_training(sel, shuffle_seed, k)))
+
+    def collate_training(self, indices, shuffle_seed: int, batch: int):
+        """A training batch (``batches`` with a ``shuffle_seed``): :meth:`collate` here; a source with data
+        augmentation changes it here, drawing from ``(its seed, shuffle_seed, batch)`` so that a resumed run
+        sees the same batches. Evaluation batches never go through it."""
+        return self.collate(indices)

@@ -205,14 +205,13 @@ class AtomEnvironments(BatchSource):
         w[:len(indices)] = 1.0
         return x, y, w
 
-    def batches(self, shuffle_seed: int | None = None):
-        """As :meth:`BatchSource.batches`; training batches rotated when ``rotation_augmentation`` is on."""
-        if not self.rotation_augmentation or shuffle_seed is None:
-            yield from super().batches(shuffle_seed)
-            return
-        for k, (sel, x, y, w) in enumerate(super().batches(shuffle_seed)):
-            rng = np.random.default_rng([self.augmentation_seed, shuffle_seed, k])
-            yield (sel, *rotate_environments(x, y, random_rotations(len(x), rng)), w)
+    def collate_training(self, indices, shuffle_seed: int, batch: int):
+        """A training batch, rotated when ``rotation_augmentation`` is on."""
+        x, y, w = self.collate(indices)
+        if not self.rotation_augmentation:
+            return x, y, w
+        rng = np.random.default_rng([self.augmentation_seed, shuffle_seed, batch])
+        return (*rotate_environments(x, y, random_rotations(len(x), rng)), w)
 
 
 def random_rotations(n: int, rng) -> np.ndarray:

@@ -30,6 +30,11 @@ REFERENCES: dict[str, Reference] = {
     "ednn/ising_128x128/median_abs_error": Reference(2.055, "J", "EDNN sec. 3.3, Fig. 8", "printed as 2.055 J/L^2"),
     # EDNN, DFT systems and scale-out.
     "ednn/porous_graphene/median_abs_error": Reference(1.685, "meV/A^2", "EDNN sec. 3.2.2, Fig. 7"),
+    "ednn/hexagonal/mae": Reference(1.122, "meV/A^2", "EDNN sec. 3.2.1, Fig. 5", "f = 64, c = 32, 500 epochs"),
+    "ednn/hexagonal/mae_whole_image": Reference(2.529, "meV/A^2", "EDNN sec. 3.2.1 (ref. 42, CNNAS)",
+                                                "traditional (non-EDNN) network"),
+    "ednn/hexagonal/mc_seconds_per_energy": Reference(0.39, "s", "EDNN sec. 3.3, Fig. 13", "DFT MD: 9.9 s per step"),
+    "ednn/hexagonal/dft_md_seconds_per_step": Reference(9.9, "s", "EDNN sec. 3.3, Fig. 13"),
     "ednn/sheet_1um2/n_atoms": Reference(35.2e6, "atoms", "EDNN sec. 3.3, Fig. 12"),
     "ednn/sheet_1um2/wall_time": Reference(24.7, "min", "EDNN sec. 3.3, Fig. 12", "448 cores on 16 nodes"),
     "ednn/sheet_1um2/cores": Reference(448, "cores", "EDNN sec. 3.3"),
