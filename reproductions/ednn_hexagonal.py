@@ -50,7 +50,7 @@ from pathlib import Path
 from tfatoms.reproduce.cli import budget_name, positive, reproduction_parser, results_name
 
 SCRIPT = "ednn_hexagonal"
-FOCUS, CONTEXT, GAMMA, PIXELS = 64, 32, 0.2, (256, 256)          # EDNN sec. 3.2.1
+FOCUS, CONTEXT = 64, 32                                           # EDNN sec. 3.2.1
 BUDGETS = {
     "quick": dict(data="quick", batch=4, lr=2e-4, max_steps=6, epochs=None, blur_frames=8, blur_points=3,
                   fig9=(((2, 1), "graphene_pristine"),), fig9_copies=1),
@@ -65,8 +65,6 @@ BUDGETS = {
                        ((3, 3), "hbn_pristine"), ((2, 2), "heterostructure_vacancy")),
                  fig9_copies=3),
 }
-MEV = 1000.0
-ELEMENTS = (5, 6, 7)                                              # B, C, N
 
 
 def parse_args(argv=None):
@@ -95,65 +93,10 @@ from tfatoms.data.reference import label  # noqa: E402
 from tfatoms.inference.sheet import SheetPredictor  # noqa: E402
 from tfatoms.models import EDNN, dft_tile_cnn  # noqa: E402
 from tfatoms.pretrained import save_ednn  # noqa: E402
-from tfatoms.representations.atom_images import AtomImages  # noqa: E402
 from tfatoms.reproduce import ResultsWriter  # noqa: E402
+from tfatoms.reproduce.hexagonal_runs import (ELEMENTS, GAMMA, MEV, PIXELS, Frames, atom_reference,  # noqa: E402
+                                              errors, output_scaling, supercell)
 from tfatoms.train.trainer import BatchTrainer, budget_learning_rate  # noqa: E402
-
-
-# ---------------------------------------------------------------------------------------------------- data
-class Frames:
-    """The dataset's frames as arrays: positions, numbers, energies, splits, structure names, cell."""
-
-    def __init__(self, data):
-        self.data = data
-        p = data.properties
-        self.energy, self.split, self.structure = p["energy"], p["split"], p["structure"].astype(int)
-        self.names = list(data.metadata["structures"])
-        self.cell = np.diag(data.cell[0])[:2].copy()
-        self.area = float(np.prod(self.cell))
-        self.n_atoms = data.n_atoms
-        self.ptr = data.ptr
-
-    def indices(self, split: str) -> np.ndarray:
-        return np.flatnonzero(self.split == ("train", "val", "test").index(split))
-
-    def counts(self, idx=None) -> np.ndarray:
-        """``(n, 3)`` atoms of B, C and N per frame."""
-        idx = np.arange(len(self.energy)) if idx is None else np.asarray(idx)
-        z = self.data.numbers
-        return np.array([[np.sum(z[self.ptr[k]:self.ptr[k + 1]] == e) for e in ELEMENTS] for k in idx], float)
-
-    def images(self, idx, batch: int, augment_seed=None, targets=None) -> AtomImages:
-        idx = np.asarray(idx)
-        pos = np.concatenate([self.data.positions[self.ptr[k]:self.ptr[k + 1]] for k in idx])
-        numbers = np.concatenate([self.data.numbers[self.ptr[k]:self.ptr[k + 1]] for k in idx])
-        offsets = np.concatenate([[0], np.cumsum(self.n_atoms[idx])])
-        images = AtomImages(pos, offsets, self.cell, PIXELS, numbers=numbers,
-                            targets=self.energy[idx] if targets is None else targets,
-                            batch_size=batch, gamma=GAMMA)
-        return images if augment_seed is None else images.augmented(augment_seed)
-
-    def atoms(self, k: int):
-        return self.data[int(k)]
-
-
-def atom_reference(frames: Frames, train_idx) -> np.ndarray:
-    """Per-element reference energies ``mu_B, mu_C, mu_N`` (eV): least squares of the training energies on the atom
-    counts (``np.linalg.lstsq``; the minimum-norm solution where the counts do not fix all three)."""
-    return np.linalg.lstsq(frames.counts(train_idx), frames.energy[train_idx], rcond=None)[0]
-
-
-def output_scaling(residual, tiles_per_image: int) -> dict:
-    """Per-tile output offset and scale: the training targets' mean and spread over the tiles of an image."""
-    e = np.asarray(residual, float)
-    return dict(output_scale=float(e.std() / tiles_per_image), output_offset=float(e.mean() / tiles_per_image))
-
-
-def errors(pred, true, n_atoms, area) -> dict:
-    err = np.asarray(pred, float) - np.asarray(true, float)
-    return dict(mae_area=np.mean(np.abs(err)) / area * MEV, rmse_area=np.sqrt(np.mean(err ** 2)) / area * MEV,
-                max_area=np.max(np.abs(err)) / area * MEV, mae_atom=np.mean(np.abs(err) / n_atoms) * MEV,
-                mse_eV2=float(np.mean(err ** 2)), mean_signed_area=np.mean(err) / area * MEV)
 
 
 # ---------------------------------------------------------------------------------------------------- Fig. 6
@@ -180,7 +123,7 @@ def blur_masks(tile: int, focus: int, points: int):
     return out
 
 
-def blurred_energies(model: EDNN, images: AtomImages, masks, sigma_px: float) -> dict:
+def blurred_energies(model: EDNN, images, masks, sigma_px: float) -> dict:
     """Energies of every image with each mask's pixels of every tile replaced by a Gaussian blur of the tile.
 
     Returns ``{("edge" | "focus", mask index): (n,) energies}`` and ``("none", 0)``. The blur (``scipy.ndimage``,
@@ -222,26 +165,6 @@ def fig6(pairs, unblurred, tile_area):
 
 
 # ---------------------------------------------------------------------------------------------------- Fig. 9
-def supercell(frames: Frames, ks, name: str, copy: int):
-    """``ks[0] x ks[1]`` different test frames of structure ``name`` side by side: an ``ase.Atoms`` supercell."""
-    from ase import Atoms
-
-    s = frames.names.index(name)
-    pool = np.flatnonzero((frames.structure == s) & (frames.split == 2))
-    if len(pool) < ks[0] * ks[1]:
-        raise ValueError(f"structure {name} has {len(pool)} test frames, fewer than {ks[0] * ks[1]}")
-    step = max(1, len(pool) // (ks[0] * ks[1] * max(1, copy + 1)))
-    pick = pool[(np.arange(ks[0] * ks[1]) + copy * ks[0] * ks[1]) * step % len(pool)]
-    pos, numbers = [], []
-    for n, k in enumerate(pick):
-        i, j = divmod(n, ks[1])
-        a = frames.atoms(k)
-        pos.append(a.positions % np.array([*frames.cell, np.inf]) + [i * frames.cell[0], j * frames.cell[1], 0.0])
-        numbers.append(a.numbers)
-    cell = [ks[0] * frames.cell[0], ks[1] * frames.cell[1], frames.atoms(pick[0]).cell[2, 2]]
-    return Atoms(numbers=np.concatenate(numbers), positions=np.concatenate(pos), cell=cell, pbc=True)
-
-
 def fig9_rows(predictor: SheetPredictor, mu, frames: Frames, cells, copies: int, cache: Path):
     rows = []
     for ks, name in cells:

@@ -37,7 +37,8 @@ def test_fig9_supercells_are_made_of_different_frames():
     from tfatoms.data.atoms import AtomsData
     from tfatoms.data.hexagonal import hexagonal_sheet
 
-    module = _module("ednn_hexagonal")
+    from tfatoms.reproduce import hexagonal_runs as module
+
     sheets = []
     for k in range(8):
         a = hexagonal_sheet("hbn")

@@ -1,0 +1,92 @@
+"""The hexagonal-sheet frames as arrays for the image models, shared by ``reproductions/ednn_hexagonal.py``,
+``cnnas_hexagonal.py`` and ``ednn_monte_carlo.py``: :class:`Frames` (images, atom counts, splits), the per-element
+reference energies the networks learn beside (:func:`atom_reference`), the output scaling, the error summary and
+the Fig. 9 supercells made of different frames (:func:`supercell`)."""
+from __future__ import annotations
+
+import numpy as np
+
+from tfatoms.representations.atom_images import AtomImages
+
+#: The papers' image: 256 x 256 pixels over the 12.53 x 13.02 A cell, gamma 0.2 A (EDNN sec. 3.2.1, CNNAS sec. 2.2).
+PIXELS, GAMMA = (256, 256), 0.2
+ELEMENTS = (5, 6, 7)                                              # B, C, N
+MEV = 1000.0
+
+
+class Frames:
+    """The dataset's frames as arrays: positions, numbers, energies, splits, structure names, cell."""
+
+    def __init__(self, data):
+        self.data = data
+        p = data.properties
+        self.energy, self.split, self.structure = p["energy"], p["split"], p["structure"].astype(int)
+        self.names = list(data.metadata["structures"])
+        self.cell = np.diag(data.cell[0])[:2].copy()
+        self.area = float(np.prod(self.cell))
+        self.n_atoms = data.n_atoms
+        self.ptr = data.ptr
+
+    def indices(self, split: str) -> np.ndarray:
+        return np.flatnonzero(self.split == ("train", "val", "test").index(split))
+
+    def counts(self, idx=None) -> np.ndarray:
+        """``(n, 3)`` atoms of B, C and N per frame."""
+        idx = np.arange(len(self.energy)) if idx is None else np.asarray(idx)
+        z = self.data.numbers
+        return np.array([[np.sum(z[self.ptr[k]:self.ptr[k + 1]] == e) for e in ELEMENTS] for k in idx], float)
+
+    def images(self, idx, batch: int, augment_seed=None, targets=None, pixels=PIXELS,
+               gamma: float = GAMMA) -> AtomImages:
+        """The frames ``idx`` as Gaussian images (``targets`` default: their energies); with ``augment_seed``
+        training batches are translated at random (:meth:`AtomImages.augmented`)."""
+        idx = np.asarray(idx)
+        pos = np.concatenate([self.data.positions[self.ptr[k]:self.ptr[k + 1]] for k in idx])
+        numbers = np.concatenate([self.data.numbers[self.ptr[k]:self.ptr[k + 1]] for k in idx])
+        offsets = np.concatenate([[0], np.cumsum(self.n_atoms[idx])])
+        images = AtomImages(pos, offsets, self.cell, pixels, numbers=numbers,
+                            targets=self.energy[idx] if targets is None else targets,
+                            batch_size=batch, gamma=gamma)
+        return images if augment_seed is None else images.augmented(augment_seed)
+
+    def atoms(self, k: int):
+        return self.data[int(k)]
+
+
+def atom_reference(frames: Frames, train_idx) -> np.ndarray:
+    """Per-element reference energies ``mu_B, mu_C, mu_N`` (eV): least squares of the training energies on the atom
+    counts (``np.linalg.lstsq``; the minimum-norm solution where the counts do not fix all three)."""
+    return np.linalg.lstsq(frames.counts(train_idx), frames.energy[train_idx], rcond=None)[0]
+
+
+def output_scaling(residual, tiles_per_image: int) -> dict:
+    """Per-tile output offset and scale: the training targets' mean and spread over the tiles of an image."""
+    e = np.asarray(residual, float)
+    return dict(output_scale=float(e.std() / tiles_per_image), output_offset=float(e.mean() / tiles_per_image))
+
+
+def errors(pred, true, n_atoms, area) -> dict:
+    err = np.asarray(pred, float) - np.asarray(true, float)
+    return dict(mae_area=np.mean(np.abs(err)) / area * MEV, rmse_area=np.sqrt(np.mean(err ** 2)) / area * MEV,
+                max_area=np.max(np.abs(err)) / area * MEV, mae_atom=np.mean(np.abs(err) / n_atoms) * MEV,
+                mse_eV2=float(np.mean(err ** 2)), mean_signed_area=np.mean(err) / area * MEV)
+
+
+def supercell(frames: Frames, ks, name: str, copy: int):
+    """``ks[0] x ks[1]`` different test frames of structure ``name`` side by side: an ``ase.Atoms`` supercell."""
+    from ase import Atoms
+
+    s = frames.names.index(name)
+    pool = np.flatnonzero((frames.structure == s) & (frames.split == 2))
+    if len(pool) < ks[0] * ks[1]:
+        raise ValueError(f"structure {name} has {len(pool)} test frames, fewer than {ks[0] * ks[1]}")
+    step = max(1, len(pool) // (ks[0] * ks[1] * max(1, copy + 1)))
+    pick = pool[(np.arange(ks[0] * ks[1]) + copy * ks[0] * ks[1]) * step % len(pool)]
+    pos, numbers = [], []
+    for n, k in enumerate(pick):
+        i, j = divmod(n, ks[1])
+        a = frames.atoms(k)
+        pos.append(a.positions % np.array([*frames.cell, np.inf]) + [i * frames.cell[0], j * frames.cell[1], 0.0])
+        numbers.append(a.numbers)
+    cell = [ks[0] * frames.cell[0], ks[1] * frames.cell[1], frames.atoms(pick[0]).cell[2, 2]]
+    return Atoms(numbers=np.concatenate(numbers), positions=np.concatenate(pos), cell=cell, pbc=True)
