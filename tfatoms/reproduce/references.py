@@ -62,6 +62,17 @@ REFERENCES: dict[str, Reference] = {
     "cnnas/baseline/krr_gaussian/mae": Reference(2.47e-1, "A", "CNNAS Table 1"),
     "cnnas/baseline/mlp/mae": Reference(1.24e-1, "A", "CNNAS Table 1"),
     "cnnas/hexagonal_sheets/mae": Reference(0.0119, "eV", "CNNAS Table 1"),
+    # CNNAS, hexagonal sheets (Network 2, four shifted copies, 256 x 256; sec. 3.3, Table 1 last row, Figs. 6-7).
+    "cnnas/hexagonal/mae_total": Reference(0.0119, "eV", "CNNAS Table 1 (last row), sec. 3.3",
+                                           "total energy; test set a random 30 % of the MD frames"),
+    "cnnas/hexagonal/mae_atom": Reference(0.198, "meV/atom", "CNNAS abstract, sec. 3.3; poster",
+                                          "0.0119 eV / 60 atoms; 'correlated with the training set' (poster)"),
+    "cnnas/hexagonal/max_error_atom": Reference(16.1, "meV/atom", "CNNAS abstract", "maximum absolute error, test set"),
+    "cnnas/hexagonal/mse_val": Reference(3.11e-4, "eV^2", "CNNAS Table 1 (last row)", "validation set, epoch 500"),
+    "cnnas/hexagonal/md_mae_atom": Reference(6.85, "meV/atom", "CNNAS sec. 3.3, Fig. 7; poster",
+                                             "independent hBN MD, 5 ps at 20.7 a.u., every 100 steps"),
+    "cnnas/hexagonal/md_max_error_atom": Reference(38.8, "meV/atom", "CNNAS sec. 3.3, Fig. 7",
+                                                   "independent hBN MD, every 100 steps"),
     # Schuett thesis, QM9. Table 4.2: SchNet (T = 6) with 110k training molecules, MAE, mean of 3 runs.
     # SchNet energy+force training on MD17 ethanol, 1,000 training configurations (thesis Table 5.1, original MD17).
     "thesis/schnet_md17/ethanol/energy_mae": Reference(0.08, "kcal/mol", "thesis Table 5.1", "original MD17, N = 1,000"),
