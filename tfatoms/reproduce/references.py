@@ -61,7 +61,6 @@ REFERENCES: dict[str, Reference] = {
     "cnnas/baseline/krr_linear/mae": Reference(1.24e-1, "A", "CNNAS Table 1"),
     "cnnas/baseline/krr_gaussian/mae": Reference(2.47e-1, "A", "CNNAS Table 1"),
     "cnnas/baseline/mlp/mae": Reference(1.24e-1, "A", "CNNAS Table 1"),
-    "cnnas/hexagonal_sheets/mae": Reference(0.0119, "eV", "CNNAS Table 1"),
     # CNNAS, hexagonal sheets (Network 2, four shifted copies, 256 x 256; sec. 3.3, Table 1 last row, Figs. 6-7).
     "cnnas/hexagonal/mae_total": Reference(0.0119, "eV", "CNNAS Table 1 (last row), sec. 3.3",
                                            "total energy; test set a random 30 % of the MD frames"),
