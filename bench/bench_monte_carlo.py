@@ -8,7 +8,7 @@ The paper's setting: the 60-atom pristine graphene cell (12.53 x 13.02 A, :mod:`
      changed pixel blocks, evaluate only the touched tiles): seconds per move, tiles per move;
   3. the network alone on the same number of tiles per call, so the share of the network in a move is known.
 
-    python bench/bench_monte_carlo.py [--moves 200] [--out bench/results/monte_carlo.json]
+    python bench/bench_monte_carlo.py [--moves 200] [--precision mixed_bfloat16] [--out bench/results/monte_carlo.json]
 
 The weights are untrained (timing only): the time does not depend on them.
 """
@@ -34,7 +34,13 @@ def main():
     p.add_argument("--moves", type=int, default=200)
     p.add_argument("--pixels", type=int, default=256)
     p.add_argument("--out", default="bench/results/monte_carlo.json")
+    p.add_argument("--precision", choices=("float32", "mixed_bfloat16"), default="float32",
+                   help="tile network precision (mixed_bfloat16: bfloat16 convolutions, float32 head)")
     args = p.parse_args()
+    if args.precision != "float32":
+        import keras
+
+        keras.mixed_precision.set_global_policy(args.precision)
 
     sheet = hexagonal_sheet("graphene")
     ednn = EDNN(dft_tile_cnn(128), focus=64, context=32)
@@ -65,7 +71,8 @@ def main():
     network = float(np.median(net_times))
 
     result = {
-        "setting": f"60-atom graphene, {args.pixels}^2 pixels, f=64 c=32 DFT tile CNN, {n_tiles} tiles",
+        "setting": f"60-atom graphene, {args.pixels}^2 pixels, f=64 c=32 DFT tile CNN, {n_tiles} tiles, {args.precision}",
+        "precision": args.precision,
         "setup_s": setup, "full_evaluation_s": full, "seconds_per_move": run["seconds_per_move"],
         "tiles_per_move": tiles_per_move, "network_only_s_for_that_many_tiles": network,
         "acceptance_untrained": run["acceptance"], "moves": args.moves,

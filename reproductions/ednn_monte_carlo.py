@@ -22,6 +22,8 @@ Budgets:
   --quick   2 + 3 sweeps (300 moves), the quick dataset's frames (tests).
   default   20 equilibration sweeps + 300 recorded sweeps (19,200 moves; a few minutes on 2 cores).
   --full    100 + 3,000 sweeps.
+  --precision mixed_bfloat16: the tile network's convolutions in bfloat16 (CPUs with AVX512_BF16 or AMX run them
+            faster); the cache and the full re-evaluation use the same network, so they still agree.
 
     python reproductions/ednn_monte_carlo.py [--quick | --full] [--model ednn_hexagonal] [--max-step 0.1]
 """
@@ -50,6 +52,9 @@ def parse_args(argv=None):
     p.add_argument("--pretrained-dir", help="directory of the pretrained model (default: the package's)")
     p.add_argument("--max-step", type=positive(float), default=0.1, help="largest trial move per axis, A")
     p.add_argument("--workers", type=positive(int), default=2, help="processes if the xTB dataset must be made")
+    p.add_argument("--precision", choices=("float32", "mixed_bfloat16"), default="float32",
+                   help="tile network precision (mixed_bfloat16: bfloat16 convolutions, float32 head; results go "
+                        "to <name>_bf16/)")
     return p.parse_args(argv)
 
 
@@ -108,6 +113,10 @@ def main(argv=None):
     args = parse_args(argv)
     budget_key = budget_name(args)
     b = BUDGETS[budget_key]
+    if args.precision != "float32":
+        import keras
+
+        keras.mixed_precision.set_global_policy(args.precision)
     model, meta = load_ednn(args.model, args.pretrained_dir or PRETRAINED_DIR)
     data = budget_dataset(Path(args.cache_dir), b["data"], seed=0, workers=args.workers, progress=not args.quick)
     names = list(data.metadata["structures"])
@@ -148,10 +157,10 @@ def main(argv=None):
     peaks_md = md_peaks(r, g_md)
     peaks_mc = [refine_peak(r, g_mc, c) for c in peaks_md]
 
-    out = ResultsWriter(results_name(SCRIPT, budget_key), root=args.out, seed=args.seed, budget=budget_key,
+    out = ResultsWriter(results_name(SCRIPT, budget_key, "" if args.precision == "float32" else "bf16"), root=args.out, seed=args.seed, budget=budget_key,
                         protocol=(f"Metropolis single-atom moves (max step {args.max_step} A per axis) at "
                                   f"{TEMPERATURE_K:g} K, {b['equilibrate']} + {b['sweeps']} sweeps of {n} moves, "
-                                  f"a frame per sweep; EDNN {args.model!r}"),
+                                  f"a frame per sweep; EDNN {args.model!r}, {args.precision}"),
                         argv=[f"reproductions/{SCRIPT}.py", *(sys.argv[1:] if argv is None else argv)],
                         data_source=(f"reference MD: {len(md_frames)} GFN1-xTB 1000 K frames of pristine graphene "
                                      f"(tfatoms.data.hexagonal, data budget {b['data']!r}); EDNN trained on "
