@@ -69,7 +69,8 @@ import sys
 import time
 from pathlib import Path
 
-from tfatoms.reproduce.cli import budget_name, positive, reproduction_parser, results_name
+from tfatoms.reproduce.cli import (add_hexagonal_data_arguments, budget_name, positive, reproduction_parser,
+                                  results_name)
 
 SCRIPT = "cnnas_hexagonal"
 BUDGETS = {
@@ -92,7 +93,7 @@ def even(text: str) -> int:
 
 def parse_args(argv=None):
     p, _ = reproduction_parser(__doc__, SCRIPT, "the paper's data (60 runs per structure), 256 x 256 and protocol")
-    p.add_argument("--workers", type=positive(int), default=2, help="processes for the xTB MD (default 2)")
+    add_hexagonal_data_arguments(p)
     p.add_argument("--grid", type=even, help="image pixels per side (default: the budget's, 128; --full 256)")
     p.add_argument("--max-steps", type=positive(int), help="override the budget's training steps")
     p.add_argument("--time-limit", type=positive(float),
@@ -111,10 +112,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tfatoms.data.hexagonal import DATA_BUDGETS, PAPER_TIMESTEP_FS, budget_dataset  # noqa: E402
+from tfatoms.data.hexagonal import DATA_BUDGETS, PAPER_TIMESTEP_FS  # noqa: E402
 from tfatoms.models.cnnas import shifted_copies_network  # noqa: E402
 from tfatoms.reproduce import ResultsWriter, atomic_write  # noqa: E402
-from tfatoms.reproduce.hexagonal_runs import MEV, Frames, atom_reference, errors, output_scaling  # noqa: E402
+from tfatoms.reproduce.hexagonal_runs import (MEV, Frames, atom_reference, budget_frames, errors,  # noqa: E402
+                                              output_scaling)
 from tfatoms.train.trainer import BatchTrainer, budget_learning_rate  # noqa: E402
 
 
@@ -197,7 +199,7 @@ def main(argv=None):
     b = BUDGETS[budget_key]
     grid = args.grid or b["grid"]
     cache = Path(args.cache_dir)
-    data = budget_dataset(cache, b["data"], seed=args.seed, workers=args.workers, progress=not args.quick)
+    data = budget_frames(args, b["data"], seed=args.seed, progress=not args.quick)
     frames = Frames(data)
     idx = {s: frames.indices(s) for s in ("train", "val", "test")}
     print(f"{len(data)} frames of {len(frames.names)} structures: "

@@ -47,7 +47,8 @@ import sys
 import time
 from pathlib import Path
 
-from tfatoms.reproduce.cli import budget_name, positive, reproduction_parser, results_name
+from tfatoms.reproduce.cli import (add_hexagonal_data_arguments, budget_name, positive, reproduction_parser,
+                                  results_name)
 
 SCRIPT = "ednn_hexagonal"
 FOCUS, CONTEXT = 64, 32                                           # EDNN sec. 3.2.1
@@ -69,7 +70,7 @@ BUDGETS = {
 
 def parse_args(argv=None):
     p, _ = reproduction_parser(__doc__, SCRIPT, "the papers' data (60 runs per structure) and Table 1 protocol")
-    p.add_argument("--workers", type=positive(int), default=2, help="processes for the xTB MD (default 2)")
+    add_hexagonal_data_arguments(p)
     p.add_argument("--max-steps", type=positive(int), help="override the budget's training steps (each model)")
     p.add_argument("--time-limit", type=positive(float),
                    help="guard: minutes of training per model after which to stop at an epoch end")
@@ -88,14 +89,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tfatoms.data.hexagonal import DATA_BUDGETS, budget_dataset  # noqa: E402
+from tfatoms.data.hexagonal import DATA_BUDGETS  # noqa: E402
 from tfatoms.data.reference import label  # noqa: E402
 from tfatoms.inference.sheet import SheetPredictor  # noqa: E402
 from tfatoms.models import EDNN, dft_tile_cnn  # noqa: E402
 from tfatoms.pretrained import save_ednn  # noqa: E402
 from tfatoms.reproduce import ResultsWriter  # noqa: E402
 from tfatoms.reproduce.hexagonal_runs import (ELEMENTS, GAMMA, MEV, PIXELS, Frames, atom_reference,  # noqa: E402
-                                              errors, output_scaling, supercell)
+                                              budget_frames, errors, output_scaling, supercell)
 from tfatoms.train.trainer import BatchTrainer, budget_learning_rate  # noqa: E402
 
 
@@ -249,7 +250,7 @@ def main(argv=None):
     budget_key = budget_name(args)
     b = BUDGETS[budget_key]
     cache = Path(args.cache_dir)
-    data = budget_dataset(cache, b["data"], seed=args.seed, workers=args.workers, progress=not args.quick)
+    data = budget_frames(args, b["data"], seed=args.seed, progress=not args.quick)
     frames = Frames(data)
     idx = {s: frames.indices(s) for s in ("train", "val", "test")}
     print(f"{len(data)} frames of {len(frames.names)} structures: "
@@ -369,6 +370,8 @@ def main(argv=None):
                      f"{largest[2] / tile ** 2 * 100:.0f} % of the tile")
     out.extra["blur"] = [dict(band_area_px=ba, edge_mae_meV_A2=e, square_area_px=sa, focus_mae_meV_A2=f)
                          for ba, e, sa, f in pairs]
+    out.extra["blur_unblurred_mae_meV_A2"] = unblurred
+    out.metric("blur.unblurred.mae_meV_A2", unblurred)
     out.save_figure(fig6(pairs, unblurred, tile ** 2), "fig6_blur")
 
     # Fig. 9: larger cells made of different test frames, against GFN1-xTB single points

@@ -31,9 +31,9 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 
-from tfatoms.reproduce.cli import budget_name, positive, reproduction_parser, results_name
+from tfatoms.reproduce.cli import (add_hexagonal_data_arguments, budget_name, positive, reproduction_parser,
+                                  results_name)
 
 SCRIPT = "ednn_monte_carlo"
 TEMPERATURE_K = 1000.0
@@ -51,7 +51,7 @@ def parse_args(argv=None):
     p.add_argument("--model", default="ednn_hexagonal", help="a pretrained EDNN name (tfatoms.pretrained)")
     p.add_argument("--pretrained-dir", help="directory of the pretrained model (default: the package's)")
     p.add_argument("--max-step", type=positive(float), default=0.1, help="largest trial move per axis, A")
-    p.add_argument("--workers", type=positive(int), default=2, help="processes if the xTB dataset must be made")
+    add_hexagonal_data_arguments(p)
     p.add_argument("--precision", choices=("float32", "mixed_bfloat16"), default="float32",
                    help="tile network precision (mixed_bfloat16: bfloat16 convolutions, float32 head; results go "
                         "to <name>_bf16/)")
@@ -68,7 +68,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tfatoms.data.hexagonal import budget_dataset, hexagonal_sheet  # noqa: E402
+from tfatoms.data.hexagonal import hexagonal_sheet  # noqa: E402
+from tfatoms.reproduce.hexagonal_runs import budget_frames  # noqa: E402
 from tfatoms.data.reference import label  # noqa: E402
 from tfatoms.inference.monte_carlo import LocalTileEnergy, metropolis  # noqa: E402
 from tfatoms.pretrained import PRETRAINED_DIR, load_ednn  # noqa: E402
@@ -118,7 +119,7 @@ def main(argv=None):
 
         keras.mixed_precision.set_global_policy(args.precision)
     model, meta = load_ednn(args.model, args.pretrained_dir or PRETRAINED_DIR)
-    data = budget_dataset(Path(args.cache_dir), b["data"], seed=0, workers=args.workers, progress=not args.quick)
+    data = budget_frames(args, b["data"], seed=0, progress=not args.quick)
     names = list(data.metadata["structures"])
     s = names.index("graphene_pristine")
     p = data.properties

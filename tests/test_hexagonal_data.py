@@ -119,3 +119,35 @@ def test_translation_augmentation_moves_training_images_only():
     np.testing.assert_array_equal(again, x_train)                         # seeded: a resumed epoch is the same
     with pytest.raises(ValueError, match="periodic"):
         AtomImages(pos, [0, 59, 118], cell, (64, 64), numbers, periodic=False, translation_augmentation=True)
+
+
+def test_frames_file_round_trip_and_seeds_the_cache(tmp_path, monkeypatch):
+    from tfatoms.data import hexagonal
+    from tfatoms.data.hexagonal import budget_dataset, read_frames, write_frames
+
+    monkeypatch.setitem(hexagonal.DATA_BUDGETS, "tiny", dict(structures=(("graphene", "vacancy"),), runs=2,
+                                                            steps_per_run=3))
+    kwargs = dict(structures=(("graphene", "vacancy"),), runs=2, steps_per_run=3, calculator="lj",
+                  calculator_kwargs=LJ, progress=False)
+    data = load_hexagonal(generate_hexagonal(tmp_path / "gen" / "d.h5", **kwargs))
+    path = write_frames(data, tmp_path / "frames.npz")
+    back = read_frames(path)
+    assert len(back) == len(data) and back.metadata == data.metadata
+    np.testing.assert_allclose(back.positions, data.positions, rtol=0, atol=1e-5)      # float32 in the plane
+    np.testing.assert_array_equal(back.properties["energy"], data.properties["energy"])
+    np.testing.assert_array_equal(back.properties["split"], data.properties["split"])
+    np.testing.assert_array_equal(back.numbers, data.numbers)
+    # the frames' parameters are those of an LJ run, not of the budget's xTB: refused, naming the difference
+    with pytest.raises(ValueError, match="calculator"):
+        budget_dataset(tmp_path / "cache", "tiny", frames=path)
+    with pytest.raises(ValueError, match="not a readable"):
+        (tmp_path / "bad.npz").write_bytes(b"not a zip")
+        read_frames(tmp_path / "bad.npz")
+    # frames of the budget's own parameters fill the cache: no MD is run, the budget loads them
+    orig = hexagonal.dataset_params
+    monkeypatch.setattr(hexagonal, "dataset_params",
+                        lambda *a, **k: {**orig(*a, **k), "calculator": "lj", "calculator_kwargs": LJ})
+    monkeypatch.setattr(hexagonal, "_structure_job", lambda job: pytest.fail("the MD ran"))
+    seeded = budget_dataset(tmp_path / "cache", "tiny", frames=path)
+    np.testing.assert_array_equal(seeded.properties["energy"], data.properties["energy"])
+    assert budget_dataset(tmp_path / "cache", "tiny").metadata == back.metadata      # cached now

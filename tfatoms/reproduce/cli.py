@@ -77,3 +77,12 @@ def budget_name(args) -> str:
 def results_name(script: str, budget: str, tag: str = "") -> str:
     """Results directory: ``<script>`` for the default budget, ``<script>_<budget>`` otherwise, plus ``_<tag>``."""
     return script + ("" if budget == "default" else f"_{budget}") + (f"_{tag}" if tag else "")
+
+
+def add_hexagonal_data_arguments(p) -> None:
+    """``--workers`` and ``--frames`` of the hexagonal-sheet reproductions (``tfatoms.data.hexagonal``)."""
+    p.add_argument("--workers", type=positive(int), default=2, help="processes for the xTB MD (default 2)")
+    p.add_argument("--frames", help="a frames file (tfatoms.data.hexagonal.write_frames) to take the dataset from "
+                                    "instead of running the MD; default: the committed "
+                                    "reproductions/data/hexagonal_gfn1xtb_default.npz for the default data budget, "
+                                    "if present; 'none': run the MD")

@@ -4,6 +4,8 @@ reference energies the networks learn beside (:func:`atom_reference`), the outpu
 the Fig. 9 supercells made of different frames (:func:`supercell`)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from tfatoms.representations.atom_images import AtomImages
@@ -12,6 +14,25 @@ from tfatoms.representations.atom_images import AtomImages
 PIXELS, GAMMA = (256, 256), 0.2
 ELEMENTS = (5, 6, 7)                                              # B, C, N
 MEV = 1000.0
+#: The default data budget's frames (``write_frames``), committed beside the reproductions.
+DEFAULT_FRAMES = Path(__file__).resolve().parents[2] / "reproductions" / "data" / "hexagonal_gfn1xtb_default.npz"
+
+
+def budget_frames(args, data_budget: str, seed: int = 0, progress: bool = True):
+    """The dataset of ``data_budget`` for a script's ``args`` (``--cache-dir``, ``--workers``, ``--frames``): from the
+    cache, else from the frames file (``--frames``, or :data:`DEFAULT_FRAMES` for the default budget and seed 0),
+    else generated (:func:`tfatoms.data.hexagonal.budget_dataset`)."""
+    from tfatoms.data.hexagonal import budget_dataset
+
+    frames = getattr(args, "frames", None)
+    if frames is None and data_budget == "default" and seed == 0 and DEFAULT_FRAMES.is_file():
+        frames = DEFAULT_FRAMES
+    if frames is not None and str(frames).lower() == "none":
+        frames = None
+    if frames is not None:
+        print(f"hexagonal frames (if not cached yet) from {frames}", flush=True)
+    return budget_dataset(Path(args.cache_dir), data_budget, seed=seed, workers=args.workers, progress=progress,
+                          frames=frames)
 
 
 class Frames:
