@@ -151,3 +151,19 @@ def test_frames_file_round_trip_and_seeds_the_cache(tmp_path, monkeypatch):
     seeded = budget_dataset(tmp_path / "cache", "tiny", frames=path)
     np.testing.assert_array_equal(seeded.properties["energy"], data.properties["energy"])
     assert budget_dataset(tmp_path / "cache", "tiny").metadata == back.metadata      # cached now
+
+
+def test_committed_default_frames_hold_the_default_budget():
+    from tfatoms.data.cache import canonical_params
+    from tfatoms.data.hexagonal import DATA_BUDGETS, dataset_params, read_frames
+    from tfatoms.reproduce.hexagonal_runs import DEFAULT_FRAMES
+
+    data = read_frames(DEFAULT_FRAMES)
+    b = DATA_BUDGETS["default"]
+    assert canonical_params(data.metadata["params"]) == canonical_params(
+        dataset_params(b["structures"], b["runs"], b["steps_per_run"]))
+    assert len(data) == 9 * 2 * 550 and np.all(data.positions[:, 2] == 0.0)
+    split = data.properties["split"]
+    assert np.all(split[data.properties["run"] == 1] == 2) and {0, 1} <= set(split[data.properties["run"] == 0])
+    per_atom = data.properties["energy"] / data.n_atoms
+    assert np.all((per_atom > -64.5) & (per_atom < -57.0))           # GFN1-xTB totals: hBN ~ -63.8, graphene -57.7
