@@ -121,15 +121,15 @@ from tfatoms.train.trainer import BatchTrainer, budget_learning_rate  # noqa: E4
 
 
 def poster_frames(frames: Frames, structure: str, every: int) -> np.ndarray:
-    """The poster's test frames: the test run (the last, independent MD run) of ``structure`` at the MD steps
+    """The poster's test frames: the independent run (the last MD run, :class:`Frames` ``"independent"``) of ``structure`` at the MD steps
     that are multiples of ``every``, in MD order (CNNAS sec. 3.3: the hBN MD "for every 100 steps")."""
     if structure not in frames.names:
         raise ValueError(f"structure {structure!r} is not in the dataset (it holds {frames.names})")
     step = np.asarray(frames.data.properties["md_step"])
-    idx = np.flatnonzero((frames.structure == frames.names.index(structure)) & (frames.split == 2)
+    idx = np.flatnonzero((frames.structure == frames.names.index(structure)) & (frames.split == 3)
                          & (step % int(every) == 0))
     if not len(idx):
-        raise ValueError(f"{structure} has no test frame at a multiple of {every} MD steps")
+        raise ValueError(f"{structure} has no independent-run frame at a multiple of {every} MD steps")
     return idx[np.argsort(step[idx], kind="stable")]
 
 

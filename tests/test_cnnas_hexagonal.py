@@ -53,13 +53,13 @@ def test_poster_frames_are_every_100th_md_step_of_the_hbn_pristine_test_run(modu
     sel = module.poster_frames(frames, "hbn_pristine", 100)
     assert list(md_step[sel]) == [100, 200, 300]                     # MD order, every 100th step, nothing else
     assert np.all(structure[sel] == 1) and np.all(run[sel] == 1)    # the last (test) run of hbn_pristine only
-    assert np.all(frames.split[sel] == 2)
+    assert np.all(frames.split[sel] == 3)                           # the "independent" set of Frames
     whole = module.poster_frames(frames, "hbn_pristine", 1)          # Fig. 7's lines: every frame of that run
     assert list(md_step[whole]) == list(range(1, 321)) and np.all(run[whole] == 1) and np.all(structure[whole] == 1)
     assert set(sel) <= set(whole)
     with pytest.raises(ValueError, match="not in the dataset"):
         module.poster_frames(frames, "hbn_vacancy", 100)
-    with pytest.raises(ValueError, match="no test frame"):
+    with pytest.raises(ValueError, match="no independent-run frame"):
         module.poster_frames(frames, "hbn_pristine", 1000)
 
 

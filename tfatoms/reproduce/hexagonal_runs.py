@@ -35,21 +35,53 @@ def budget_frames(args, data_budget: str, seed: int = 0, progress: bool = True):
                           frames=frames)
 
 
-class Frames:
-    """The dataset's frames as arrays: positions, numbers, energies, splits, structure names, cell."""
+#: Split codes of :class:`Frames`: the papers' random split of the frames, and the independent trajectories.
+SPLITS = ("train", "val", "test", "independent")
+#: EDNN Table 1: 18,515 training examples of 26,449 (70 %); the rest split here 10 % validation, 20 % test.
+PAPER_FRACTIONS = (0.7, 0.1, 0.2)
 
-    def __init__(self, data):
+
+class Frames:
+    """The dataset's frames as arrays: positions, numbers, energies, splits, structure names, cell.
+
+    ``split="paper"`` (default): the frames of every structure's last MD run are the ``"independent"`` set (an
+    independent trajectory, started elsewhere and at its own random translation: the poster's test); the frames of
+    the other runs are split at random (seeded) into 70 % train, 10 % val and 20 % test, the papers' way (EDNN
+    Table 1: 18,515 of 26,449 for training; the poster calls that test set correlated with the training set). With
+    ``split="runs"`` the dataset's own split (:func:`tfatoms.data.hexagonal.frame_splits`: train, val, test = the
+    last run) is kept and there are no independent frames.
+    """
+
+    def __init__(self, data, split: str = "paper", seed: int = 0):
         self.data = data
         p = data.properties
-        self.energy, self.split, self.structure = p["energy"], p["split"], p["structure"].astype(int)
+        self.energy, self.structure = p["energy"], p["structure"].astype(int)
         self.names = list(data.metadata["structures"])
         self.cell = np.diag(data.cell[0])[:2].copy()
         self.area = float(np.prod(self.cell))
         self.n_atoms = data.n_atoms
         self.ptr = data.ptr
+        if split == "runs":
+            self.split = np.asarray(p["split"]).astype(np.int8)
+        elif split == "paper":
+            run = np.asarray(p["run"])
+            last = np.zeros(len(run), bool)
+            for s in np.unique(self.structure):
+                m = self.structure == s
+                last |= m & (run == run[m].max())
+            self.split = np.full(len(run), 3, np.int8)
+            pool = np.flatnonzero(~last)
+            order = np.random.default_rng([int(seed), 18]).permutation(pool)
+            n_train, n_val = (int(round(f * len(pool))) for f in PAPER_FRACTIONS[:2])
+            self.split[order[:n_train]] = 0
+            self.split[order[n_train:n_train + n_val]] = 1
+            self.split[order[n_train + n_val:]] = 2
+        else:
+            raise ValueError(f"split must be 'paper' or 'runs', got {split!r}")
 
     def indices(self, split: str) -> np.ndarray:
-        return np.flatnonzero(self.split == ("train", "val", "test").index(split))
+        """Frames of ``"train"``, ``"val"``, ``"test"`` or ``"independent"``."""
+        return np.flatnonzero(self.split == SPLITS.index(split))
 
     def counts(self, idx=None) -> np.ndarray:
         """``(n, 3)`` atoms of B, C and N per frame."""
@@ -94,13 +126,14 @@ def errors(pred, true, n_atoms, area) -> dict:
 
 
 def supercell(frames: Frames, ks, name: str, copy: int):
-    """``ks[0] x ks[1]`` different test frames of structure ``name`` side by side: an ``ase.Atoms`` supercell."""
+    """``ks[0] x ks[1]`` different test frames of structure ``name`` side by side: an ``ase.Atoms`` supercell (frames
+    repeat only if the structure has fewer test frames than cells; ``copy`` picks another set)."""
     from ase import Atoms
 
     s = frames.names.index(name)
     pool = np.flatnonzero((frames.structure == s) & (frames.split == 2))
-    if len(pool) < ks[0] * ks[1]:
-        raise ValueError(f"structure {name} has {len(pool)} test frames, fewer than {ks[0] * ks[1]}")
+    if not len(pool):
+        raise ValueError(f"structure {name} has no test frames")
     step = max(1, len(pool) // (ks[0] * ks[1] * max(1, copy + 1)))
     pick = pool[(np.arange(ks[0] * ks[1]) + copy * ks[0] * ks[1]) * step % len(pool)]
     pos, numbers = [], []
