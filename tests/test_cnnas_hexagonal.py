@@ -1,7 +1,7 @@
 """CNNAS on the hexagonal sheets (CNNAS sec. 3.3, Table 1's last row, Figs. 6-7, the poster's independent-MD test).
 
-Fast: the poster's frames are exactly every 100th MD step of the hbn_pristine test run, in MD order; the --full
-learning rate drops from 1e-5 to 1e-6 after 300 epochs; the per-atom errors.
+Fast: the poster's frames are exactly every 100th MD step of the hbn_pristine independent run, in MD order; the
+--full learning rate drops from 1e-5 to 1e-6 after 300 epochs; the per-atom errors; --translate is off by default.
 Slow: ``reproductions/cnnas_hexagonal.py --quick`` end to end (xTB data, training, tables, figures)."""
 import csv
 import importlib.util
@@ -48,11 +48,11 @@ def _synthetic_frames(module, steps_per_run=320, runs=2):
     return module.Frames(data), structure, run, md_step
 
 
-def test_poster_frames_are_every_100th_md_step_of_the_hbn_pristine_test_run(module):
+def test_poster_frames_are_every_100th_md_step_of_the_hbn_pristine_independent_run(module):
     frames, structure, run, md_step = _synthetic_frames(module)
     sel = module.poster_frames(frames, "hbn_pristine", 100)
     assert list(md_step[sel]) == [100, 200, 300]                     # MD order, every 100th step, nothing else
-    assert np.all(structure[sel] == 1) and np.all(run[sel] == 1)    # the last (test) run of hbn_pristine only
+    assert np.all(structure[sel] == 1) and np.all(run[sel] == 1)    # the last (independent) run of hbn_pristine
     assert np.all(frames.split[sel] == 3)                           # the "independent" set of Frames
     whole = module.poster_frames(frames, "hbn_pristine", 1)          # Fig. 7's lines: every frame of that run
     assert list(md_step[whole]) == list(range(1, 321)) and np.all(run[whole] == 1) and np.all(structure[whole] == 1)
@@ -76,6 +76,11 @@ def test_full_learning_rate_is_the_papers_drop_after_300_epochs(module):
     assert float(lr(0)) == pytest.approx(default["lr"]) and float(lr(default["max_steps"])) == pytest.approx(1e-6)
 
 
+def test_training_frames_are_translated_only_with_translate(module):
+    assert module.parse_args(["--quick"]).translate is False
+    assert module.parse_args(["--quick", "--translate"]).translate is True
+
+
 def test_per_atom_errors(module):
     e = module.per_atom([1.0, -0.5], [0.0, 0.0], np.array([50, 25]), 2.0)
     assert e["mae_eV"] == pytest.approx(0.75)
@@ -95,17 +100,23 @@ def test_quick_run_writes_table_1_the_posters_test_and_figures(quick_run):
     result = quick_run
     metrics = json.loads((result.dir / "metrics.json").read_text())
     for key in ("test.mae_eV", "test.mae_meV_atom", "test.max_meV_atom", "test.mse_eV2", "test.mae_meV_A2",
-                "val.mse_eV2", "val.mae_meV_atom", "poster.mae_meV_atom", "poster.max_meV_atom",
+                "independent.mae_eV", "independent.mae_meV_atom", "independent.max_meV_atom",
+                "independent.mse_eV2", "independent.mae_meV_A2", "poster.mae_meV_atom", "poster.max_meV_atom",
                 "poster.all_frames.mae_meV_atom", "mean_predictor.mae_meV_atom",
                 "atom_reference_predictor.mae_meV_atom", "structure_mean_predictor.mae_meV_atom",
-                "reference.std_meV_atom.test", "reference.within_structure_std_meV_atom.test",
-                "test.mae_meV_atom.graphene_pristine", "seconds_per_frame_predict"):
+                "atom_reference_predictor.independent.mae_meV_atom", "reference.std_meV_atom.test",
+                "reference.within_structure_std_meV_atom.test", "independent.mae_meV_atom.graphene_pristine",
+                "independent.mae_meV_atom.hbn_vacancy", "seconds_per_frame_predict"):
         assert np.isfinite(metrics[key]), key
+    assert not any(k.startswith("val.") for k in metrics)             # the test set is the paper's split now
     assert metrics["poster.n_frames"] == 4 and metrics["poster.every_md_steps"] == 2   # steps 2, 4, 6, 8 of 8
     rows = {r["quantity"]: r for r in csv.DictReader(open(result.dir / "table.csv"))}
     poster = [r for q, r in rows.items() if q.startswith("poster's test")]
     assert len(poster) == 3 and float(poster[0]["paper"]) == pytest.approx(6.85)
     assert float(rows["Table 1: test MAE of the total energy"]["paper"]) == pytest.approx(0.0119)
+    assert float(rows["Table 1: test MSE of the total energy"]["paper"]) == pytest.approx(3.11e-4)
+    assert "MAE per atom on the independent runs" in rows
+    assert not any(q.startswith("validation") or "validation MSE" in q for q in rows)
     assert float(rows["image grid (pixels per side)"]["ours"]) == 64
     per_structure = (result.dir / "per_structure.md").read_text()
     assert "graphene_pristine" in per_structure and "hbn_vacancy" in per_structure
@@ -113,3 +124,5 @@ def test_quick_run_writes_table_1_the_posters_test_and_figures(quick_run):
         assert (result.dir / f"{fig}.png").stat().st_size > 1000
     provenance = json.loads((result.dir / "provenance.json").read_text())
     assert provenance["training"]["grid"] == 64 and provenance["poster"]["md_step"] == [2, 4, 6, 8]
+    assert np.all(np.isfinite(provenance["poster"]["predicted_eV"]))       # the independent run is predicted
+    assert "random translations" not in provenance["protocol"]
