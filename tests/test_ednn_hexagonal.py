@@ -44,6 +44,7 @@ def test_fig9_supercells_are_made_of_different_frames():
         a = hexagonal_sheet("hbn")
         a.rattle(0.05, seed=k)
         a.positions[:, 2] = 0.0
+        a.positions[0, 1] = 0.01 if k % 2 else -0.01                  # on the edge: wrapped to either side
         a.info.update(energy=float(k), split=2, structure=0)
         sheets.append(a)
     data = AtomsData.from_atoms(sheets, properties=("energy", "split", "structure"),
@@ -55,6 +56,8 @@ def test_fig9_supercells_are_made_of_different_frames():
     quarters = [big.positions[60 * n:60 * (n + 1)] % np.array([*frames.cell, np.inf]) for n in range(4)]
     assert not np.allclose(quarters[0], quarters[1])                # not a periodic copy of one frame
     assert big.positions[:, 0].max() > frames.cell[0] and big.positions[:, 1].max() > frames.cell[1]
+    d = big.get_all_distances(mic=True)[np.triu_indices(len(big), 1)]
+    assert d.min() > 1.0                                             # no site doubled across a frame boundary
     frames.split[:] = 0
     with pytest.raises(ValueError, match="no test frames"):
         module.supercell(frames, (2, 2), "hbn_pristine", 0)

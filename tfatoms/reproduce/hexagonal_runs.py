@@ -137,10 +137,16 @@ def supercell(frames: Frames, ks, name: str, copy: int):
     step = max(1, len(pool) // (ks[0] * ks[1] * max(1, copy + 1)))
     pick = pool[(np.arange(ks[0] * ks[1]) + copy * ks[0] * ks[1]) * step % len(pool)]
     pos, numbers = [], []
+    cell = np.array([*frames.cell, np.inf])
+    ref = frames.atoms(pick[0]).positions % cell
     for n, k in enumerate(pick):
         i, j = divmod(n, ks[1])
         a = frames.atoms(k)
-        pos.append(a.positions % np.array([*frames.cell, np.inf]) + [i * frames.cell[0], j * frames.cell[1], 0.0])
+        # each atom at its periodic image nearest its place in the first frame, so that an atom on the cell's edge
+        # is not wrapped to opposite sides in two neighbouring frames (a doubled and a missing site)
+        d = a.positions - ref
+        d[:, :2] -= np.round(d[:, :2] / frames.cell) * frames.cell
+        pos.append(ref + d + [i * frames.cell[0], j * frames.cell[1], 0.0])
         numbers.append(a.numbers)
     cell = [ks[0] * frames.cell[0], ks[1] * frames.cell[1], frames.atoms(pick[0]).cell[2, 2]]
     return Atoms(numbers=np.concatenate(numbers), positions=np.concatenate(pos), cell=cell, pbc=True)
