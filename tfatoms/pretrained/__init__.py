@@ -15,6 +15,14 @@ spacing, f, c, gamma, the output scaling, the training summary and the
   with ``check=True`` (the default), which also catches a change in the code
   that evaluates the model.
 
+``ednn_hexagonal`` (``load_ednn("ednn_hexagonal")``): the same tile CNN (f = 64, c = 32, 256 x 256 pixels over the
+12.53 x 13.02 A cell, gamma = 0.2 A) trained by ``reproductions/ednn_hexagonal.py`` on GFN1-xTB energies of 1000 K
+MD frames of graphene, hBN and the graphene-hBN heterostructure, pristine and with a vacancy or a Stone-Wales defect.
+It predicts the energy less per-element references (``atom_reference_eV`` in its JSON: add ``sum_i mu_{Z_i}`` for
+the total energy); its JSON says what it was trained on, its test error and its limits (it was trained at the lattice
+registry of its training runs and does not transfer to arbitrary translations of the sheet). Its check is the energy
+of a ``hexagonal_sheet("heterostructure", "vacancy")``.
+
 ``schnet_rmd17_ethanol`` (:func:`load_model`, or ``TfatomsCalculator("schnet_rmd17_ethanol")``): the
 thesis ch. 5 SchNet trained on energies and forces of rMD17 ethanol by ``reproductions/schnet_md17.py``,
 stored as ``<name>.keras`` with ``<name>.json`` (what it was trained on, its test errors, the command,
