@@ -103,11 +103,6 @@ def parse_args(argv=None):
     p, _ = reproduction_parser(__doc__, SCRIPT, "the paper's data (60 runs per structure), 256 x 256 and protocol")
     add_hexagonal_data_arguments(p)
     p.add_argument("--grid", type=even, help="image pixels per side (default: the budget's, 128; --full 256)")
-    p.add_argument("--max-steps", type=positive(int), help="override the budget's training steps")
-    p.add_argument("--time-limit", type=positive(float),
-                   help="guard: minutes of training after which to stop at an epoch end")
-    p.add_argument("--translate", action="store_true",
-                   help="translate every training frame at random (AtomImages translation augmentation)")
     return p.parse_args(argv)
 
 
@@ -125,7 +120,7 @@ import numpy as np  # noqa: E402
 from tfatoms.data.hexagonal import DATA_BUDGETS, PAPER_TIMESTEP_FS  # noqa: E402
 from tfatoms.models.cnnas import shifted_copies_network  # noqa: E402
 from tfatoms.reproduce import ResultsWriter, atomic_write  # noqa: E402
-from tfatoms.reproduce.hexagonal_runs import (MEV, Frames, atom_reference, budget_frames, errors,  # noqa: E402
+from tfatoms.reproduce.hexagonal_runs import (MEV, Frames, atom_reference, split_frames, errors,  # noqa: E402
                                               output_scaling)
 from tfatoms.train.trainer import BatchTrainer, budget_learning_rate  # noqa: E402
 
@@ -210,11 +205,8 @@ def main(argv=None):
     b = BUDGETS[budget_key]
     grid = args.grid or b["grid"]
     cache = Path(args.cache_dir)
-    data = budget_frames(args, b["data"], seed=args.seed, progress=not args.quick)
-    frames = Frames(data)
-    idx = {s: frames.indices(s) for s in ("train", "val", "test", "independent")}
-    print(f"{len(data)} frames of {len(frames.names)} structures: "
-          + ", ".join(f"{s} {len(i)}" for s, i in idx.items()), flush=True)
+    frames, idx = split_frames(args, b["data"], seed=args.seed, progress=not args.quick)
+    data = frames.data
     mu = atom_reference(frames, idx["train"])
     baseline = frames.counts() @ mu
     residual = frames.energy - baseline

@@ -55,8 +55,7 @@ import sys
 import time
 from pathlib import Path
 
-from tfatoms.reproduce.cli import (add_hexagonal_data_arguments, budget_name, positive, reproduction_parser,
-                                  results_name)
+from tfatoms.reproduce.cli import add_hexagonal_data_arguments, budget_name, reproduction_parser, results_name
 
 SCRIPT = "ednn_hexagonal"
 FOCUS, CONTEXT = 64, 32                                           # EDNN sec. 3.2.1
@@ -78,12 +77,7 @@ BUDGETS = {
 def parse_args(argv=None):
     p, _ = reproduction_parser(__doc__, SCRIPT, "the papers' data (60 runs per structure) and Table 1 protocol")
     add_hexagonal_data_arguments(p)
-    p.add_argument("--max-steps", type=positive(int), help="override the budget's training steps (each model)")
-    p.add_argument("--time-limit", type=positive(float),
-                   help="guard: minutes of training per model after which to stop at an epoch end")
     p.add_argument("--save-pretrained", metavar="DIR", help="also store the trained EDNN (float16) in DIR")
-    p.add_argument("--translate", action="store_true",
-                   help="translate every training frame at random (AtomImages translation augmentation)")
     return p.parse_args(argv)
 
 
@@ -105,7 +99,7 @@ from tfatoms.models import EDNN, dft_tile_cnn  # noqa: E402
 from tfatoms.pretrained import save_ednn  # noqa: E402
 from tfatoms.reproduce import ResultsWriter  # noqa: E402
 from tfatoms.reproduce.hexagonal_runs import (ELEMENTS, GAMMA, MEV, PIXELS, Frames, atom_reference,  # noqa: E402
-                                              budget_frames, errors, output_scaling, supercell)
+                                              split_frames, errors, output_scaling, supercell)
 from tfatoms.train.trainer import BatchTrainer, budget_learning_rate  # noqa: E402
 
 
@@ -260,11 +254,8 @@ def main(argv=None):
     budget_key = budget_name(args)
     b = BUDGETS[budget_key]
     cache = Path(args.cache_dir)
-    data = budget_frames(args, b["data"], seed=args.seed, progress=not args.quick)
-    frames = Frames(data)
-    idx = {s: frames.indices(s) for s in ("train", "val", "test", "independent")}
-    print(f"{len(data)} frames of {len(frames.names)} structures: "
-          + ", ".join(f"{s} {len(i)}" for s, i in idx.items()), flush=True)
+    frames, idx = split_frames(args, b["data"], seed=args.seed, progress=not args.quick)
+    data = frames.data
     ckpt_root = cache / "runs" / SCRIPT / f"{budget_key}_seed{args.seed}"
     mu = atom_reference(frames, idx["train"])
     baseline = frames.counts() @ mu

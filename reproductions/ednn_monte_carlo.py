@@ -51,7 +51,7 @@ def parse_args(argv=None):
     p.add_argument("--model", default="ednn_hexagonal", help="a pretrained EDNN name (tfatoms.pretrained)")
     p.add_argument("--pretrained-dir", help="directory of the pretrained model (default: the package's)")
     p.add_argument("--max-step", type=positive(float), default=0.1, help="largest trial move per axis, A")
-    add_hexagonal_data_arguments(p)
+    add_hexagonal_data_arguments(p, training=False)
     p.add_argument("--precision", choices=("float32", "mixed_bfloat16"), default="float32",
                    help="tile network precision (mixed_bfloat16: bfloat16 convolutions, float32 head; results go "
                         "to <name>_bf16/)")

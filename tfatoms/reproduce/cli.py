@@ -79,10 +79,18 @@ def results_name(script: str, budget: str, tag: str = "") -> str:
     return script + ("" if budget == "default" else f"_{budget}") + (f"_{tag}" if tag else "")
 
 
-def add_hexagonal_data_arguments(p) -> None:
-    """``--workers`` and ``--frames`` of the hexagonal-sheet reproductions (``tfatoms.data.hexagonal``)."""
+def add_hexagonal_data_arguments(p, training: bool = True) -> None:
+    """``--workers`` and ``--frames`` of the hexagonal-sheet reproductions (``tfatoms.data.hexagonal``); with
+    ``training`` also ``--max-steps``, ``--time-limit`` (a guard) and ``--translate`` (random translations of the
+    training frames)."""
     p.add_argument("--workers", type=positive(int), default=2, help="processes for the xTB MD (default 2)")
     p.add_argument("--frames", help="a frames file (tfatoms.data.hexagonal.write_frames) to take the dataset from "
                                     "instead of running the MD; default: the committed "
                                     "reproductions/data/hexagonal_gfn1xtb_default.npz for the default data budget, "
                                     "if present; 'none': run the MD")
+    if training:
+        p.add_argument("--max-steps", type=positive(int), help="override the budget's training steps (each model)")
+        p.add_argument("--time-limit", type=positive(float),
+                       help="guard: minutes of training per model after which to stop at an epoch end")
+        p.add_argument("--translate", action="store_true",
+                       help="translate every training frame at random (AtomImages translation augmentation)")

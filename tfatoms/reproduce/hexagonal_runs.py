@@ -125,6 +125,16 @@ def errors(pred, true, n_atoms, area) -> dict:
                 mse_eV2=float(np.mean(err ** 2)), mean_signed_area=np.mean(err) / area * MEV)
 
 
+def split_frames(args, data_budget: str, seed: int = 0, progress: bool = True):
+    """``(frames, {split: indices})`` of :func:`budget_frames`' dataset with the papers' split (:class:`Frames`),
+    the split sizes printed."""
+    frames = Frames(budget_frames(args, data_budget, seed=seed, progress=progress))
+    idx = {s: frames.indices(s) for s in SPLITS}
+    print(f"{len(frames.energy)} frames of {len(frames.names)} structures: "
+          + ", ".join(f"{s} {len(i)}" for s, i in idx.items()), flush=True)
+    return frames, idx
+
+
 def supercell(frames: Frames, ks, name: str, copy: int):
     """``ks[0] x ks[1]`` different test frames of structure ``name`` side by side: an ``ase.Atoms`` supercell (frames
     repeat only if the structure has fewer test frames than cells; ``copy`` picks another set)."""
