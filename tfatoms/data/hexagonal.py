@@ -22,6 +22,7 @@ import math
 
 import numpy as np
 
+from tfatoms.data.cache import DatasetCache
 from tfatoms.data.sheets import BASIS_FRAC
 
 #: The papers' cell (Angstrom): CNNAS sec. 2.2.
@@ -330,11 +331,9 @@ def _read_dataset(f):
     return AtomsData.read_hdf5_group(f)
 
 
-def _cache():
-    from tfatoms.data.cache import DatasetCache
-
-    return DatasetCache("hexagonal sheets", write=_write_dataset, read=_read_dataset,
-                        remedy="delete it and generate again")
+#: The dataset file: an AtomsData file with its generation parameters (:mod:`tfatoms.data.cache`).
+CACHE = DatasetCache("hexagonal sheets", write=_write_dataset, read=_read_dataset,
+                     remedy="delete it and generate again")
 
 
 def _parse_structure(name: str):
@@ -395,12 +394,11 @@ def generate_hexagonal(path, structures=ALL_STRUCTURES, runs: int = 2, steps_per
     params = dataset_params(structures, runs, steps_per_run, interval, seed, temperature, calculator, relax_fmax,
                             calculator_kwargs)
     structures = [_parse_structure(n) for n in params["structures"]]
-    cache = _cache()
-    if cache.load(path, params, read=False) is not None:
+    if CACHE.load(path, params, read=False) is not None:
         return path
     parts = path.with_name(path.name + ".parts")
     with exclusive(path.parent, "dataset directory"):
-        if cache.load(path, params, read=False) is not None:
+        if CACHE.load(path, params, read=False) is not None:
             return path
         check_directory_params(parts, params, "unfinished hexagonal-sheet MD")
         jobs = [(k, kind, defect, params, str(parts / params["structures"][k]), progress)
@@ -430,7 +428,7 @@ def generate_hexagonal(path, structures=ALL_STRUCTURES, runs: int = 2, steps_per
                          "structures": params["structures"], "params": params,
                          "protocol": "CNNAS sec. 2.2: restarted independent runs, Langevin thermostat, z fixed",
                          "parts": data.metadata.get("parts")}
-        cache.store(path, params, data)
+        CACHE.store(path, params, data)
         shutil.rmtree(parts, ignore_errors=True)
     return path
 
@@ -441,7 +439,7 @@ def load_hexagonal(path):
     from pathlib import Path
 
     path = Path(path)
-    data = _cache().load(path)
+    data = CACHE.load(path)
     if data is None:
         raise FileNotFoundError(f"no hexagonal-sheet dataset at {path}: generate it with generate_hexagonal")
     return data
@@ -530,13 +528,13 @@ def budget_dataset(cache_dir, budget: str, seed: int = 0, workers: int = 1, prog
     key = dict(budget=budget, seed=int(seed), runs=b["runs"], steps_per_run=b["steps_per_run"],
                structures=[structure_name(*s) for s in b["structures"]])
     path = cache_path(Path(cache_dir) / "hexagonal", f"gfn1-xtb_{budget}", key)
-    if frames is not None and _cache().load(path, read=False) is None:
+    if frames is not None and CACHE.load(path, read=False) is None:
         params = dataset_params(b["structures"], b["runs"], b["steps_per_run"], seed=int(seed))
         data = read_frames(frames)
         diff = parameter_differences(canonical_params(data.metadata.get("params", {})), canonical_params(params))
         if diff:
             raise ValueError(f"{frames}: frames of other parameters than the {budget!r} budget's: {'; '.join(diff[:3])}")
         path.parent.mkdir(parents=True, exist_ok=True)
-        _cache().store(path, params, data)
+        CACHE.store(path, params, data)
     return load_hexagonal(generate_hexagonal(path, b["structures"], b["runs"], b["steps_per_run"], seed=int(seed),
                                              workers=workers, progress=progress))
