@@ -249,20 +249,9 @@ def relax_sheet(atoms, calculator, fmax: float = 0.05, steps: int = 300, calcula
     is turned rigidly), and a vacancy's neighbours sit where the missing atom held them; MD started from them
     would begin with a burst of potential energy. ``calculator`` as in :func:`restarted_md`.
     """
-    from ase.optimize import BFGS
+    from tfatoms.data.reference import relax
 
-    from tfatoms.data.reference import _build, _one_openmp_thread
-
-    relaxed = atoms.copy()
-    relaxed.set_constraint(z_constraint(len(relaxed)))
-    relaxed.calc = _build(calculator, calculator_kwargs)
-    with _one_openmp_thread():
-        opt = BFGS(relaxed, logfile=None)
-        opt.run(fmax=float(fmax), steps=int(steps))
-        fmax_reached = float(np.abs(relaxed.get_forces()).max())
-    relaxed.calc = None
-    relaxed.info.update(atoms.info, relaxed_fmax=fmax_reached)
-    return relaxed, fmax_reached, int(opt.nsteps)
+    return relax(atoms, calculator, fmax, steps, calculator_kwargs, constraints=z_constraint(len(atoms)))
 
 
 # ---------------------------------------------------------------------------------------------------- dataset

@@ -531,6 +531,31 @@ def label(structures, calculator, properties=("energy", "forces"), workers: int 
 
 
 # ---------------------------------------------------------------------------------------------------- sample_md
+def relax(atoms, calculator, fmax: float = 0.05, steps: int = 300, calculator_kwargs=None, constraints=None):
+    """A copy of ``atoms`` relaxed with ``calculator`` by ``ase.optimize.BFGS`` to a largest force component of
+    ``fmax`` eV/A (or ``steps`` optimizer steps); the cell is kept.
+
+    ``calculator`` is a name of :func:`reference_calculator` (with ``calculator_kwargs``), a zero-argument factory
+    or an ASE calculator instance (a tfatoms model's ``TfatomsCalculator``); ``constraints`` (one or a list) are set
+    on the copy, e.g. ``FixedLine``s that keep a sheet flat. Runs with one OpenMP thread like :func:`sample_md`.
+    Returns ``(relaxed atoms, largest force component reached eV/A, optimizer steps)``; ``relaxed.info`` gains
+    ``relaxed_fmax``.
+    """
+    from ase.optimize import BFGS
+
+    relaxed = atoms.copy()
+    if constraints is not None:
+        relaxed.set_constraint(constraints if isinstance(constraints, (list, tuple)) else [constraints])
+    relaxed.calc = calculator if hasattr(calculator, "get_property") else _build(calculator, calculator_kwargs)
+    with _one_openmp_thread():
+        opt = BFGS(relaxed, logfile=None)
+        opt.run(fmax=float(fmax), steps=int(steps))
+        fmax_reached = float(np.abs(relaxed.get_forces()).max())
+    relaxed.calc = None
+    relaxed.info.update(atoms.info, relaxed_fmax=fmax_reached)
+    return relaxed, fmax_reached, int(opt.nsteps)
+
+
 def thermalize(atoms, temperature_K: float, rng: np.random.Generator, stationary: bool = True) -> None:
     """Set ``atoms``' momenta to a Maxwell-Boltzmann distribution at ``temperature_K`` (K), drawn from ``rng``.
 
