@@ -47,7 +47,6 @@ BUDGETS = {
     "full": dict(n_train=800, n_val=50, n_test=150, steps=3_000_000, lr=None, time_limit_min=None),
 }
 RHO = 0.01          # thesis eq. 5.7, MD17
-BATCH = 32
 F, T = 64, 3        # thesis ch. 5 SchNet for MD17
 SHIPPED = "schnet_rmd17_ethanol"
 MD_TEMPERATURE_K, MD_TIMESTEP_FS, MD_FRAMES = 300.0, 0.5, 200    # NVE check: start, step, frames compared
@@ -108,40 +107,13 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from tfatoms.data.atoms import AtomsData  # noqa: E402
-from tfatoms.models import SchNet, fit_atom_refs, per_atom_scaling  # noqa: E402
-from tfatoms.representations.padded import MoleculeBatches  # noqa: E402
 from tfatoms.reproduce import ResultsWriter  # noqa: E402
+from tfatoms.reproduce.md_runs import BATCH, all_pairs_rbf_cutoff, batches, split, thesis_schnet  # noqa: E402
 from tfatoms.reproduce.references import REFERENCES  # noqa: E402
 from tfatoms.train.losses import EnergyForceLoss  # noqa: E402
 from tfatoms.train.trainer import BatchTrainer, budget_learning_rate, thesis_learning_rate  # noqa: E402
 
 MEV = 1000.0
-
-
-def split(n: int, b: dict, seed: int) -> dict[str, np.ndarray]:
-    """Seeded permutation: the first ``n_train`` train, the next ``n_val`` validation, the last ``n_test`` test."""
-    if b["n_train"] + b["n_val"] + b["n_test"] > n:
-        raise ValueError(f"the dataset has {n} configurations, fewer than the {b['n_train']} + {b['n_val']} + "
-                         f"{b['n_test']} of the split")
-    perm = np.random.default_rng(seed).permutation(n)
-    return {"train": perm[:b["n_train"]], "val": perm[b["n_train"]:b["n_train"] + b["n_val"]],
-            "test": perm[n - b["n_test"]:]}
-
-
-def batches(data: AtomsData, idx) -> MoleculeBatches:
-    sub = data.subset(idx)
-    return MoleculeBatches(sub.numbers, sub.positions, sub.ptr, sub.properties["energy"], batch_size=BATCH,
-                           forces=sub.properties["forces"], names=[f"configuration {int(k)}" for k in idx])
-
-
-def make_model(train: AtomsData, rbf_cutoff: float) -> SchNet:
-    """Thesis SchNet, references and per-atom scaling fitted on the training set (inside the model)."""
-    numbers = [train.numbers[train.atom_slice(k)] for k in range(len(train))]
-    energies = train.properties["energy"]
-    refs = fit_atom_refs(numbers, energies)
-    e_mu, e_sigma = per_atom_scaling(numbers, energies, refs)
-    return SchNet(n_features=F, n_interactions=T, rbf_cutoff=rbf_cutoff, e_mu=e_mu, e_sigma=e_sigma,
-                  element_references=refs)
 
 
 def nve_check(model, atoms, ps: float, seed: int) -> dict:
@@ -217,10 +189,8 @@ def train(args, b: dict, budget_key: str, data: AtomsData, parts: dict, src: dic
     """Train the thesis SchNet on the training part; ``(model, trainer, result, rbf_cutoff)``."""
     steps = args.max_steps or b["steps"]
     time_limit = args.time_limit if args.time_limit is not None else b["time_limit_min"]
-    # RBF centres up to the largest distance in the data (+1 A): the thesis' centres further out are zero here
-    d_max = max(float(np.linalg.norm(a.positions[:, None] - a.positions[None], axis=-1).max()) for a in data)
-    rbf_cutoff = float(np.ceil(d_max + 1.0))
-    model = make_model(data.subset(parts["train"]), rbf_cutoff)
+    rbf_cutoff = all_pairs_rbf_cutoff(data)
+    model = thesis_schnet(data.subset(parts["train"]), rbf_cutoff, F, T)
     lr = thesis_learning_rate() if b["lr"] is None else budget_learning_rate(*b["lr"], steps)
     trainer = BatchTrainer(model, learning_rate=lr, loss=EnergyForceLoss(rho=RHO), monitor="combined_mae")
     ckpt = Path(args.cache_dir) / "runs" / f"schnet_md17_{budget_key}_seed{args.seed}_steps{steps}"
@@ -249,7 +219,7 @@ def main(argv=None):
     data = AtomsData.read(args.data).require("energy", "forces")
     if data.units.get("energy", "eV") != "eV" or data.units.get("forces", "eV/A") != "eV/A":
         data = data.to_units({"energy": "eV", "forces": "eV/A"})
-    parts = split(len(data), b, args.seed)
+    parts = split(len(data), b["n_train"], b["n_val"], b["n_test"], args.seed)
     src = {k: batches(data, v) for k, v in parts.items()}
     split_text = f"{b['n_train']}/{b['n_val']}/{b['n_test']} split"
     if args.md_only:

@@ -138,8 +138,10 @@ def ipi_md(atoms, calculator, temperature: float = 300.0, steps: int = 1000, tim
     text = (work / "ipi.log").read_text()
     if rc != 0 or calls == 0:
         raise RuntimeError(f"i-PI failed (exit {rc}, {calls} force calls served) in {work}:\n{text[-2000:]}")
-    frames = [read(work / f"md.pos_{k:0{len(str(beads - 1))}d}.xyz" if beads > 1 else work / "md.pos.xyz",
-                   index=":", format="xyz") for k in range(beads)]
+    files = sorted(work.glob("md.pos_*.xyz"), key=lambda f: int(f.stem.rsplit("_", 1)[1]))   # one per bead
+    if len(files) != beads:
+        raise RuntimeError(f"i-PI wrote {len(files)} bead trajectories in {work}, not {beads}")
+    frames = [read(f, index=":", format="xyz") for f in files]
     positions = np.stack([[f.positions for f in bead] for bead in frames], axis=1)
     out = np.loadtxt(work / "md.out", ndmin=2)
     result = {"positions": positions, "step": out[:, 0].astype(int), "temperature_K": out[:, 2],
