@@ -1,4 +1,6 @@
+import importlib.util
 import os
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("NUMBA_NUM_THREADS", "2")
@@ -9,6 +11,18 @@ os.environ.setdefault("TF_NUM_INTEROP_THREADS", "2")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_script(relative_path: str, name: str | None = None):
+    """Load the script at ``relative_path`` (from the repository root) as a fresh module named ``name`` (default:
+    the file's stem). It is not registered in ``sys.modules``; test files use ``from conftest import load_script``."""
+    path = ROOT / relative_path
+    spec = importlib.util.spec_from_file_location(name or path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture

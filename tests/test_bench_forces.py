@@ -4,12 +4,12 @@ The benchmark loads these into schnetpack's SchNet and compares both frameworks'
 same batch (against schnetpack itself, when its venv is there); this checks the export without torch:
 every trainable weight lands on exactly one of schnetpack 2.1.1's parameters, in torch's (out, in) layout.
 """
-import importlib.util
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import load_script
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
@@ -18,10 +18,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 def bench():
     sys.path.insert(0, str(BENCH))
     try:
-        spec = importlib.util.spec_from_file_location("bench_schnet_forces", BENCH / "bench_schnet_forces.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        yield module
+        yield load_script("bench/bench_schnet_forces.py")
     finally:
         sys.path.remove(str(BENCH))
 

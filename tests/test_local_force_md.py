@@ -1,21 +1,17 @@
 """reproductions/local_force_md.py --quick: MD with the shipped local force DNN against SNAP. What a direct force
 model does and does not conserve, measured (not just run)."""
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
+from conftest import load_script
 
 pytest.importorskip("lammps")
 pytestmark = pytest.mark.slow      # about 30 s (four short MD runs): kept out of the 10-minute default suite
-SCRIPT = Path(__file__).resolve().parents[1] / "reproductions" / "local_force_md.py"
 
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
-    spec = importlib.util.spec_from_file_location("local_force_md", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("reproductions/local_force_md.py")
     out = tmp_path_factory.mktemp("out")
     result = module.main(["--quick", "--out", str(out), "--cache-dir", str(tmp_path_factory.mktemp("cache"))])
     return result, json.loads((result["results_dir"] / "metrics.json").read_text())

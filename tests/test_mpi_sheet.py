@@ -8,19 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import load_script
 
 from tfatoms.data.sheets import PIXEL_SPACING, PorousSheet
 from tfatoms.inference.parallel import rank_windows
 
 ROOT = Path(__file__).resolve().parents[1]
 MPIRUN = Path(sys.executable).parent / "mpirun"
-
-
-def _driver():
-    spec = importlib.util.spec_from_file_location("infer_sheet", ROOT / "mpi" / "infer_sheet.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +104,7 @@ def test_energy_depends_on_the_thread_count_only_at_float32_round_off(script_run
 def test_pipeline_is_extensive_over_periodic_copies(tmp_path, model_path):
     import ase.io
 
-    driver = _driver()
+    driver = load_script("mpi/infer_sheet.py")
     cell = PorousSheet((1, 2), seed=5).atoms()
     ase.io.write(tmp_path / "cell.xyz", cell, format="extxyz")
     ase.io.write(tmp_path / "big.xyz", cell.repeat((3, 3, 1)), format="extxyz")
@@ -125,7 +119,7 @@ def test_pipeline_is_extensive_over_periodic_copies(tmp_path, model_path):
 
 
 def test_runs_as_one_process_without_mpi4py(tmp_path, model_path, monkeypatch):
-    driver = _driver()
+    driver = load_script("mpi/infer_sheet.py")
     monkeypatch.setitem(sys.modules, "mpi4py", None)          # import mpi4py now raises ImportError
     from tfatoms.reproduce.ranks import get_comm
 
@@ -140,7 +134,7 @@ def test_bad_sheet_is_a_clear_error(tmp_path, model_path, capsys):
 
     from tfatoms.data.sheets import graphene_sheet
 
-    driver = _driver()
+    driver = load_script("mpi/infer_sheet.py")
     ase.io.write(tmp_path / "odd.xyz", graphene_sheet(10, 8), format="extxyz")
     with pytest.raises(SystemExit) as exc:
         driver.main(["--structure", str(tmp_path / "odd.xyz"), "--model", model_path, "--out", str(tmp_path / "x.json")])
@@ -183,7 +177,7 @@ def test_killed_run_resumes_from_its_checkpoint(tmp_path, model_path):
 
 
 def test_help_says_where_the_report_goes(capsys):
-    driver = _driver()
+    driver = load_script("mpi/infer_sheet.py")
     with pytest.raises(SystemExit):
         driver.parse_args(["--help"])
     text = " ".join(capsys.readouterr().out.split())
@@ -204,7 +198,7 @@ def _cell_file(tmp_path, name="s.xyz", drop=0):
 def test_checkpoint_is_keyed_by_the_structure_and_model_content(tmp_path, model_path, capsys):
     import shutil
 
-    driver = _driver()
+    driver = load_script("mpi/infer_sheet.py")
     structure, ckpt = _cell_file(tmp_path), tmp_path / "ck"
     args = ["--structure", str(structure), "--model", model_path, "--checkpoint", str(ckpt)]
     first = driver.main(args + ["--out", str(tmp_path / "a.json")])
@@ -242,7 +236,7 @@ def test_checkpoint_is_keyed_by_the_structure_and_model_content(tmp_path, model_
 
 
 def test_map_added_to_a_finished_checkpointed_run(tmp_path, model_path):
-    driver = _driver()
+    driver = load_script("mpi/infer_sheet.py")
     args = ["--structure", str(_cell_file(tmp_path)), "--model", model_path, "--checkpoint", str(tmp_path / "ck"),
             "--window-tiles", "2"]
     plain = driver.main(args + ["--out", str(tmp_path / "a.json")])
@@ -282,7 +276,7 @@ def _bad_cases(tmp_path):
 def test_bad_arguments_fail_before_any_work(tmp_path, model_path, capsys, monkeypatch, case):
     import tfatoms.inference.parallel
 
-    driver = _driver()
+    driver = load_script("mpi/infer_sheet.py")
     argv, message = _bad_cases(tmp_path)[case]
 
     def too_late(*args, **kwargs):
@@ -301,7 +295,7 @@ def test_bad_arguments_fail_before_any_work(tmp_path, model_path, capsys, monkey
 def test_map_downsample_larger_than_the_tile_grid_fails_before_the_work(tmp_path, model_path, capsys, monkeypatch):
     import tfatoms.inference.parallel
 
-    driver = _driver()
+    driver = load_script("mpi/infer_sheet.py")
     monkeypatch.setattr(tfatoms.inference.parallel, "distributed_energy",
                         lambda *a, **k: pytest.fail("refused too late"))
     with pytest.raises(SystemExit) as exc:
@@ -311,7 +305,7 @@ def test_map_downsample_larger_than_the_tile_grid_fails_before_the_work(tmp_path
 
 
 def test_report_and_map_are_written_atomically(tmp_path, model_path, monkeypatch):
-    driver = _driver()
+    driver = load_script("mpi/infer_sheet.py")
     out, tile_map = tmp_path / "out" / "r.json", tmp_path / "out" / "map.dat"   # folder created, any map name
     result = driver.main(["--blocks", "1", "1", "--model", model_path, "--out", str(out), "--map", str(tile_map)])
     assert json.loads(out.read_text())["energy_eV"] == result["energy_eV"]
@@ -333,7 +327,7 @@ def test_threads_cannot_change_once_tensorflow_runs_in_process(tmp_path, model_p
     import numba
     import tensorflow as tf
 
-    driver = _driver()
+    driver = load_script("mpi/infer_sheet.py")
     numba_threads = numba.get_num_threads()
     tf.constant(1.0) + 1.0                                   # TensorFlow's runtime is up in this process
     current = tf.config.threading.get_intra_op_parallelism_threads()
