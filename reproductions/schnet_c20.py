@@ -36,7 +36,7 @@ Budgets:
              (tests: wiring, not accuracy).
   default    the thesis' 29,689 MD steps; Table 5.6's rho sweep (0.1, 0.01, 0.001, 0) at T = 3, F = 64 (the
              thesis sweeps at T = 6, F = 128, about 5x the cost per step, which 2 cores cannot afford here),
-             2,000 steps each (cosine decay 1e-3 -> 1e-5); 10 ps MD and 2 ps PIMD.
+             3,000 steps each (cosine decay 1e-3 -> 1e-5; 4 epochs); 10 ps MD and 1 ps PIMD.
   --full     every row of Table 5.6 (T in {3, 6}, F in {64, 128} at rho 0.01; the rho sweep at T = 6, F = 128),
              the thesis' Adam 1e-3 decayed with early stopping up to 500,000 steps each; 10 ps MD, 100 ps PIMD (GPU).
 
@@ -57,8 +57,8 @@ BUDGETS = {
     "quick": dict(md_steps=240, n_train=150, n_val=30, n_test=50, rows=[(3, 64, 0.01), (3, 64, 0.0)], steps=20,
                   lr=(1e-3, 1e-4), patience=None, md_ps=0.05, pimd_ps=0.01, stride=10),
     "default": dict(md_steps=29_689, n_train=24_000, n_val=1_000, n_test=4_689,
-                    rows=[(3, 64, 0.1), (3, 64, 0.01), (3, 64, 0.001), (3, 64, 0.0)], steps=2_000,
-                    lr=(1e-3, 1e-5), patience=None, md_ps=10.0, pimd_ps=2.0, stride=20),
+                    rows=[(3, 64, 0.1), (3, 64, 0.01), (3, 64, 0.001), (3, 64, 0.0)], steps=3_000,
+                    lr=(1e-3, 1e-5), patience=None, md_ps=10.0, pimd_ps=1.0, stride=20),
     "full": dict(md_steps=29_689, n_train=24_000, n_val=1_000, n_test=4_689, rows=THESIS_ROWS, steps=500_000,
                  lr=None, patience=20, md_ps=10.0, pimd_ps=100.0, stride=20),
 }
