@@ -23,6 +23,13 @@ Anchors at 1,000 training molecules: thesis Table 5.1 (original MD17 ethanol) 0.
     python reproductions/schnet_md17.py --data ../shared/data/rmd17_ethanol/train.xyz
     python reproductions/schnet_md17.py --data train.xyz --quick
 
+``--table51`` trains thesis Table 5.1's rows on the same split instead (T = 1, 2, 3, 6 with rho = 0.01 and
+unshared filter networks, and T = 3 on energies only, the "energy" columns of Tables 5.3/5.4), 5,000 steps each
+(quick: 20), and writes ``results/schnet_md17_table51/``: energy and force MAE/RMSE in kcal/mol and kcal/mol/A
+beside the thesis' N = 1,000 rows, the force-MAE ratios energy-only / energy+forces and T = 1 / T = 3.
+
+    python reproductions/schnet_md17.py --data ../shared/data/rmd17_ethanol/train.xyz --table51
+
 Training resumes after an interruption (checkpoints under --cache-dir/runs). With ``--save-model FILE.keras`` the
 trained model is also written there (any ``TfatomsCalculator`` loads it).
 
@@ -49,6 +56,8 @@ BUDGETS = {
 RHO = 0.01          # thesis eq. 5.7, MD17
 F, T = 64, 3        # thesis ch. 5 SchNet for MD17
 SHIPPED = "schnet_rmd17_ethanol"
+TABLE51_ROWS = [(1, RHO), (2, RHO), (3, RHO), (6, RHO), (3, None)]   # (T, rho); None: energies only
+TABLE51_STEPS = {"quick": 20, "default": 5_000, "full": None}         # per model; None: the budget's steps
 MD_TEMPERATURE_K, MD_TIMESTEP_FS, MD_FRAMES = 300.0, 0.5, 200    # NVE check: start, step, frames compared
 
 
@@ -67,6 +76,9 @@ def parse_args(argv=None):
     p.add_argument("--md-only", action="store_true",
                    help="train nothing: load --model, measure its test errors on the split of --seed and run the "
                         "NVE check")
+    p.add_argument("--table51", action="store_true",
+                   help="train thesis Table 5.1's rows instead (T = 1, 2, 3, 6 at rho = 0.01, and T = 3 on energies "
+                        "only, Tables 5.3/5.4), 5,000 steps each by default; writes schnet_md17_table51/")
     p.add_argument("--model", metavar="NAME|FILE.keras",
                    help=f"with --md-only: a model in tfatoms/pretrained or a .keras file (default {SHIPPED})")
     args = p.parse_args(argv)
@@ -74,6 +86,9 @@ def parse_args(argv=None):
         p.error("--data is required: the rMD17 ethanol extended XYZ file (e.g. ../shared/data/rmd17_ethanol/train.xyz)")
     if not Path(args.data).is_file():
         p.error(f"--data {args.data}: no such file")
+    if args.table51 and (args.md_only or args.save_model or args.save_pretrained):
+        p.error("--table51 trains its own grid of models: it does not combine with --md-only, --save-model or "
+                "--save-pretrained")
     if args.md_only:
         trained = [o for o, v in (("--max-steps", args.max_steps), ("--time-limit", args.time_limit),
                                   ("--save-model", args.save_model), ("--save-pretrained", args.save_pretrained))
@@ -185,26 +200,74 @@ def save_pretrained(model, args, parts, test, md, result, results_dir):
     print(f"stored {save_model(model, 'schnet_rmd17_ethanol', meta, args.save_pretrained)}")
 
 
-def train(args, b: dict, budget_key: str, data: AtomsData, parts: dict, src: dict):
-    """Train the thesis SchNet on the training part; ``(model, trainer, result, rbf_cutoff)``."""
-    steps = args.max_steps or b["steps"]
+def train(args, b: dict, budget_key: str, data: AtomsData, parts: dict, src: dict, n_interactions: int = T,
+          rho: float | None = RHO, steps: int | None = None, save: bool = True):
+    """Train the thesis SchNet on the training part; ``(model, trainer, result, rbf_cutoff)``.
+
+    ``rho`` is eq. 5.7's trade-off; ``rho=None`` trains on energies only (the force term weighted 0: Tables 5.3 and
+    5.4's "energy" columns), the forces still evaluated as -dE/dr."""
+    steps = steps or args.max_steps or b["steps"]
     time_limit = args.time_limit if args.time_limit is not None else b["time_limit_min"]
     rbf_cutoff = all_pairs_rbf_cutoff(data)
-    model = thesis_schnet(data.subset(parts["train"]), rbf_cutoff, F, T)
+    model = thesis_schnet(data.subset(parts["train"]), rbf_cutoff, F, n_interactions)
     lr = thesis_learning_rate() if b["lr"] is None else budget_learning_rate(*b["lr"], steps)
-    trainer = BatchTrainer(model, learning_rate=lr, loss=EnergyForceLoss(rho=RHO), monitor="combined_mae")
-    ckpt = Path(args.cache_dir) / "runs" / f"schnet_md17_{budget_key}_seed{args.seed}_steps{steps}"
-    print(f"SchNet F={F} T={T}, rho={RHO}, batch {BATCH}: {b['n_train']} train / {b['n_val']} val / "
-          f"{b['n_test']} test configurations of {args.data}; {steps} steps"
-          + (f", time limit {time_limit:g} min" if time_limit else ""), flush=True)
+    loss = EnergyForceLoss(rho=1.0, forces_weight=0.0) if rho is None else EnergyForceLoss(rho=rho)
+    trainer = BatchTrainer(model, learning_rate=lr, loss=loss, monitor="combined_mae")
+    tag = "" if (n_interactions, rho) == (T, RHO) else f"_T{n_interactions}_" + ("energy" if rho is None else
+                                                                                  f"rho{rho:g}")
+    ckpt = Path(args.cache_dir) / "runs" / f"schnet_md17_{budget_key}_seed{args.seed}_steps{steps}{tag}"
+    print(f"SchNet F={F} T={n_interactions}, " + ("energies only" if rho is None else f"rho={rho}")
+          + f", batch {BATCH}: {b['n_train']} train / {b['n_val']} val / {b['n_test']} test configurations of "
+          f"{args.data}; {steps} steps" + (f", time limit {time_limit:g} min" if time_limit else ""), flush=True)
     result = trainer.fit(src["train"], src["val"], ckpt, max_steps=steps,
                          time_limit_s=None if time_limit is None else time_limit * 60, seed=args.seed)
-    if args.save_model:
+    if save and args.save_model:
         from tfatoms._io import atomic_path
 
         with atomic_path(args.save_model) as tmp:
             model.save(tmp)
     return model, trainer, result, rbf_cutoff
+
+
+def table51(args, b: dict, budget_key: str, data: AtomsData, parts: dict, src: dict):
+    """Thesis Table 5.1 (ethanol, unshared filters: T = 1, 2, 3, 6 at rho = 0.01) and the energy-only T = 3 model of
+    Tables 5.3/5.4 on the same split, each for ``TABLE51_STEPS[budget]`` steps; writes schnet_md17_table51[...]."""
+    from ase import units
+
+    kcal = units.kcal / units.mol
+    steps = args.max_steps or TABLE51_STEPS[budget_key] or b["steps"]
+    out = ResultsWriter(results_name("schnet_md17_table51", budget_key), root=args.out, seed=args.seed,
+                        budget=budget_key, reference_method="PBE/def2-SVP (rMD17)",
+                        data_source=f"rMD17 ethanol ({args.data}), {len(data)} configurations",
+                        protocol=f"{b['n_train']}/{b['n_val']}/{b['n_test']} split, {steps} steps per model",
+                        argv=["reproductions/schnet_md17.py", *args.argv])
+    runs = {}
+    for n_int, rho in TABLE51_ROWS:
+        _, trainer, result, _ = train(args, b, budget_key, data, parts, src, n_int, rho, steps, save=False)
+        runs[(n_int, rho)] = (trainer.errors(src["test"]), result)
+    with out:
+        for (n_int, rho), (test, result) in runs.items():
+            key = f"ethanol_T{n_int}" if rho is not None else "ethanol_energy_only"
+            name = f"T={n_int}, " + ("energy+forces" if rho is not None else "energies only")
+            for q, unit, scale in (("energy_mae", "kcal/mol", kcal), ("energy_rmse", "kcal/mol", kcal),
+                                   ("forces_mae", "kcal/mol/A", kcal), ("forces_rmse", "kcal/mol/A", kcal)):
+                ref = REFERENCES.get(f"thesis/schnet_md17/{key}/{q}")
+                out.add_row(f"{name}: {q.replace('_', ' ').replace('forces', 'force')} (test)", test[q] / scale,
+                            unit, paper=ref, note=f"{result.steps} steps; thesis: original MD17, N = 1,000",
+                            metric=f"{q}.test.{key}")
+        ef, e_only = runs[(3, RHO)][0], runs[(3, None)][0]
+        out.add_row("force MAE, energies only / energy+forces (T = 3)", e_only["forces_mae"] / ef["forces_mae"], "x",
+                    paper=REFERENCES["thesis/schnet_md17/ethanol_energy_only/forces_mae"].value
+                    / REFERENCES["thesis/schnet_md17/ethanol_T3/forces_mae"].value,
+                    note="Tables 5.3/5.4 pattern; the issue asks >= 10x", metric="force_mae_ratio_energy_only")
+        out.add_row("force MAE, T = 1 / T = 3", runs[(1, RHO)][0]["forces_mae"] / ef["forces_mae"], "x",
+                    paper=REFERENCES["thesis/schnet_md17/ethanol_T1/forces_mae"].value
+                    / REFERENCES["thesis/schnet_md17/ethanol_T3/forces_mae"].value,
+                    note="sec. 5.2.1: T = 1 clearly worse than T = 2 and 3", metric="force_mae_ratio_T1_T3")
+        out.extra["runs"] = {f"T{n}_{'energy' if r is None else r}": dict(test=t, steps=res.steps, seconds=res.seconds)
+                             for (n, r), (t, res) in runs.items()}
+    print(out.markdown())
+    return runs
 
 
 def main(argv=None):
@@ -222,6 +285,9 @@ def main(argv=None):
     parts = split(len(data), b["n_train"], b["n_val"], b["n_test"], args.seed)
     src = {k: batches(data, v) for k, v in parts.items()}
     split_text = f"{b['n_train']}/{b['n_val']}/{b['n_test']} split"
+    if args.table51:
+        args.argv = list(sys.argv[1:] if argv is None else argv)
+        return table51(args, b, budget_key, data, parts, src)
     if args.md_only:
         try:
             model, meta = load_trained(args.model, parts, args.seed)
