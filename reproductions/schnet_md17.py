@@ -24,7 +24,7 @@ Anchors at 1,000 training molecules: thesis Table 5.1 (original MD17 ethanol) 0.
     python reproductions/schnet_md17.py --data train.xyz --quick
 
 ``--table51`` trains thesis Table 5.1's rows on the same split instead (T = 1, 2, 3, 6 with rho = 0.01 and
-unshared filter networks, and T = 3 on energies only, the "energy" columns of Tables 5.3/5.4), 5,000 steps each
+unshared filter networks, and T = 3 on energies only, the "energy" columns of Tables 5.3/5.4), 3,000 steps each
 (quick: 20), and writes ``results/schnet_md17_table51/``: energy and force MAE/RMSE in kcal/mol and kcal/mol/A
 beside the thesis' N = 1,000 rows, the force-MAE ratios energy-only / energy+forces and T = 1 / T = 3.
 
@@ -57,7 +57,7 @@ RHO = 0.01          # thesis eq. 5.7, MD17
 F, T = 64, 3        # thesis ch. 5 SchNet for MD17
 SHIPPED = "schnet_rmd17_ethanol"
 TABLE51_ROWS = [(1, RHO), (2, RHO), (3, RHO), (6, RHO), (3, None)]   # (T, rho); None: energies only
-TABLE51_STEPS = {"quick": 20, "default": 5_000, "full": None}         # per model; None: the budget's steps
+TABLE51_STEPS = {"quick": 20, "default": 3_000, "full": None}         # per model; None: the budget's steps
 MD_TEMPERATURE_K, MD_TIMESTEP_FS, MD_FRAMES = 300.0, 0.5, 200    # NVE check: start, step, frames compared
 
 
@@ -78,7 +78,7 @@ def parse_args(argv=None):
                         "NVE check")
     p.add_argument("--table51", action="store_true",
                    help="train thesis Table 5.1's rows instead (T = 1, 2, 3, 6 at rho = 0.01, and T = 3 on energies "
-                        "only, Tables 5.3/5.4), 5,000 steps each by default; writes schnet_md17_table51/")
+                        "only, Tables 5.3/5.4), 3,000 steps each by default; writes schnet_md17_table51/")
     p.add_argument("--model", metavar="NAME|FILE.keras",
                    help=f"with --md-only: a model in tfatoms/pretrained or a .keras file (default {SHIPPED})")
     args = p.parse_args(argv)
