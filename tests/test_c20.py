@@ -106,7 +106,7 @@ def test_md_dataset_params_reject_bad_input():
 
 def test_force_only_integration_constant_and_float64_copy():
     """model_copy shifts the energy by N * shift and leaves the forces; a float64 copy predicts the same."""
-    import tfatoms._tensorflow  # noqa: F401
+    import tfatoms._tensorflow  # noqa: F401  (TensorFlow without its start-up log lines)
     from tfatoms.calculators import TfatomsCalculator
     from tfatoms.models import SchNet
     from tfatoms.representations.padded import MoleculeBatches
