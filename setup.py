@@ -30,6 +30,7 @@ extras = {
     "pimd": ["ipi>=3.1"],  # tfatoms.inference.pimd: i-PI path-integral MD driving a tfatoms model over its socket
     "dft": ["pyscf>=2.5"],  # reference_calculator("pyscf:PBE/def2-SVP"), reproductions/ethanol_pbe_frequencies.py
     "notebooks": ["nbclient>=0.9", "nbformat>=5.9", "ipykernel>=6.25", "notebook>=7", "nbconvert>=7"],  # open or run them
+    "gdml": ["sgdml>=1.0"],  # tfatoms.models.gdml: the GDML baseline of thesis Tables 5.3/5.4 (Chmiela et al.'s code)
 }
 extras["all"] = sorted({dep for deps in extras.values() for dep in deps})
 
