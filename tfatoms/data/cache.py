@@ -182,19 +182,26 @@ class DatasetCache:
 
     Args:
         name: the dataset's name in messages and in the file's ``dataset`` attribute (``"QM9"``, ``"dimer"``).
-        write: ``write(data, f)`` writes ``data`` into the open h5py file ``f`` (the cache adds the parameters).
+        write: ``write(data, f)`` writes ``data`` into the open h5py file ``f`` (the cache adds the parameters);
+            default: ``data`` is one :class:`~tfatoms.data.atoms.AtomsData` (``data.write_hdf5_group(f)``).
         read: ``read(f)`` returns the data from the open file; any exception it raises (``KeyError`` for a
-            missing dataset, :class:`~tfatoms.data.atoms.AtomsDataFileError`, ...) makes the file unreadable.
+            missing dataset, :class:`~tfatoms.data.atoms.AtomsDataFileError`, ...) makes the file unreadable;
+            default: ``AtomsData.read_hdf5_group(f)``.
         legacy: ``legacy(f, params)`` for a file without ``cache_format``: ``(stored_params, read_old)`` if ``f``
             has this dataset's old layout (``read_old()`` returns its data, read once the parameters are checked;
             the file is converted then), else None (the file is unreadable).
         remedy: what a :class:`CacheError` tells the user to do (default: delete the file to regenerate it).
     """
 
-    def __init__(self, name: str, write: Callable[[Any, Any], None], read: Callable[[Any], Any],
+    def __init__(self, name: str, write: Callable[[Any, Any], None] | None = None,
+                 read: Callable[[Any], Any] | None = None,
                  legacy: Callable[[Any, dict], tuple | None] | None = None,
                  remedy: str = "delete it to regenerate it"):
-        self.name, self._write, self._read, self._legacy, self.remedy = name, write, read, legacy, remedy
+        from tfatoms.data.atoms import AtomsData
+
+        self.name, self._legacy, self.remedy = name, legacy, remedy
+        self._write = write if write is not None else lambda data, f: data.write_hdf5_group(f)
+        self._read = read if read is not None else AtomsData.read_hdf5_group
 
     def __repr__(self) -> str:
         return f"DatasetCache({self.name!r})"

@@ -310,19 +310,8 @@ def frame_splits(run, md_step, runs: int, steps_per_run: int, interval: int, val
     return split
 
 
-def _write_dataset(data, f) -> None:
-    data.write_hdf5_group(f)
-
-
-def _read_dataset(f):
-    from tfatoms.data.atoms import AtomsData
-
-    return AtomsData.read_hdf5_group(f)
-
-
 #: The dataset file: an AtomsData file with its generation parameters (:mod:`tfatoms.data.cache`).
-CACHE = DatasetCache("hexagonal sheets", write=_write_dataset, read=_read_dataset,
-                     remedy="delete it and generate again")
+CACHE = DatasetCache("hexagonal sheets", remedy="delete it and generate again")
 
 
 def _parse_structure(name: str):

@@ -183,11 +183,7 @@ def derived_seed(seed: int, *parts) -> int:
     return (int(seed) * 1_000_003 + zlib.crc32(json.dumps([str(p) for p in parts]).encode())) % 2 ** 31
 
 
-def _read(f) -> AtomsData:
-    return AtomsData.read_hdf5_group(f)
-
-
-CACHE = DatasetCache("local force MD", write=lambda data, f: data.write_hdf5_group(f), read=_read)
+CACHE = DatasetCache("local force MD")
 
 
 def trajectory_params(element: str, size: int, temperature: float, n_snapshots: int, seed: int,

@@ -46,18 +46,8 @@ def c20_cage(bond: float = C20_BOND):
     return Atoms("C20", positions=np.asarray(vertices) * float(bond) / (2 / phi), pbc=False)
 
 
-def _write_dataset(data, f) -> None:
-    data.write_hdf5_group(f)
-
-
-def _read_dataset(f):
-    from tfatoms.data.atoms import AtomsData
-
-    return AtomsData.read_hdf5_group(f)
-
-
 #: The dataset file: an AtomsData with its generation parameters (:mod:`tfatoms.data.cache`).
-CACHE = DatasetCache("molecular MD", write=_write_dataset, read=_read_dataset, remedy="delete it and generate again")
+CACHE = DatasetCache("molecular MD", remedy="delete it and generate again")
 
 
 def _geometry_key(atoms) -> dict:
