@@ -130,7 +130,7 @@ def train_row(args, b, budget_key, data, parts, src, rbf_cutoff, T, F, rho):
     result = trainer.fit(src["train"], src["val"], ckpt, max_steps=steps, patience=b["patience"], seed=args.seed)
     if rho == 0:        # forces only: the energy is known up to a constant, fitted on the training energies
         pred = trainer.predict(src["train"])["energy"]
-        shift = float(np.mean(np.asarray(src["train"].targets) - pred)) / 20
+        shift = float(np.mean((np.asarray(src["train"].targets) - pred) / np.asarray(src["train"].n_atoms)))
         _, batch, _, _ = next(src["train"].batches())
         model = model_copy(model, batch, per_atom_shift=shift)
         trainer = BatchTrainer(model, loss=loss, monitor="combined_mae")
@@ -173,7 +173,7 @@ def md_runs(model, start, b, seed, progress=True):
     return out
 
 
-def figures(out, rows, ours_bonds, ref_bonds, f_ours, f_ref, runs):
+def figures(out, rows, ours_bonds, ref_bonds, f_ours, f_ref, runs, dists):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -194,7 +194,7 @@ def figures(out, rows, ours_bonds, ref_bonds, f_ours, f_ref, runs):
 
     fig, ax = plt.subplots(1, 3, figsize=(14, 4))
     for name, label in (("classical", "classical MD"), ("pimd", f"PIMD, {PIMD_BEADS} beads")):
-        d = cage_distributions(runs[name]["positions"])
+        d = dists[name]
         ax[0].hist(d["nearest"], bins=60, density=True, histtype="step", label=label)
         ax[1].hist(d["diameter"], bins=60, density=True, histtype="step", label=label)
         r = np.linspace(0.5, 5.0, 181)
@@ -307,9 +307,9 @@ def main(argv=None):
         out.add_row("lowest / highest reference frequency", float(f_ref[0]), "cm^-1",
                     note=f"highest {f_ref[-1]:.0f} cm^-1 (SchNet {f_ours[0]:.0f} / {f_ours[-1]:.0f})",
                     metric="lowest_frequency_cm.reference")
+        dists = {name: cage_distributions(run["positions"]) for name, run in runs.items()}
         for name in ("classical", "pimd"):
-            run = runs[name]
-            d = cage_distributions(run["positions"])
+            run, d = runs[name], dists[name]
             ps = run["step"][-1] * MD_TIMESTEP_FS / 1000
             label = "classical MD" if name == "classical" else f"PIMD ({PIMD_BEADS} beads)"
             out.add_row(f"{label}: nearest-neighbour distance, mean", float(d["nearest"].mean()), "A",
@@ -337,7 +337,7 @@ def main(argv=None):
                                     seconds=r["result"].seconds, val=r["val"], test=r["test"]) for r in rows],
                          md={k: dict(steps=int(v["step"][-1]), beads=v["beads"], calls=v["calls"],
                                      seconds=v["seconds"]) for k, v in runs.items()})
-        figures(out, rows, ours_bonds, ref_bonds, f_ours, f_ref, runs)
+        figures(out, rows, ours_bonds, ref_bonds, f_ours, f_ref, runs, dists)
     bonds = f"{np.abs(ours_bonds - ref_bonds).max():.4f} A" if cage else "not compared (no cage)"
     print(f"force model {fk}: test force MAE {force_row['test']['forces_mae'] / KCAL:.3f} kcal/mol/A; bonds "
           f"{bonds} from the reference; largest frequency error {freq_err.max() * 100:.2f} %")

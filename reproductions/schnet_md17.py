@@ -229,7 +229,7 @@ def train(args, b: dict, budget_key: str, data: AtomsData, parts: dict, src: dic
     return model, trainer, result, rbf_cutoff
 
 
-def table51(args, b: dict, budget_key: str, data: AtomsData, parts: dict, src: dict):
+def table51(args, b: dict, budget_key: str, data: AtomsData, parts: dict, src: dict, argv: list):
     """Thesis Table 5.1 (ethanol, unshared filters: T = 1, 2, 3, 6 at rho = 0.01) and the energy-only T = 3 model of
     Tables 5.3/5.4 on the same split, each for ``TABLE51_STEPS[budget]`` steps; writes schnet_md17_table51[...]."""
     from ase import units
@@ -240,7 +240,7 @@ def table51(args, b: dict, budget_key: str, data: AtomsData, parts: dict, src: d
                         budget=budget_key, reference_method="PBE/def2-SVP (rMD17)",
                         data_source=f"rMD17 ethanol ({args.data}), {len(data)} configurations",
                         protocol=f"{b['n_train']}/{b['n_val']}/{b['n_test']} split, {steps} steps per model",
-                        argv=["reproductions/schnet_md17.py", *args.argv])
+                        argv=["reproductions/schnet_md17.py", *argv])
     runs = {}
     for n_int, rho in TABLE51_ROWS:
         _, trainer, result, _ = train(args, b, budget_key, data, parts, src, n_int, rho, steps, save=False)
@@ -286,8 +286,7 @@ def main(argv=None):
     src = {k: batches(data, v) for k, v in parts.items()}
     split_text = f"{b['n_train']}/{b['n_val']}/{b['n_test']} split"
     if args.table51:
-        args.argv = list(sys.argv[1:] if argv is None else argv)
-        return table51(args, b, budget_key, data, parts, src)
+        return table51(args, b, budget_key, data, parts, src, list(sys.argv[1:] if argv is None else argv))
     if args.md_only:
         try:
             model, meta = load_trained(args.model, parts, args.seed)
