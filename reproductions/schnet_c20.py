@@ -104,10 +104,10 @@ from tfatoms.inference.molecular import (bond_lengths, cage_distributions, disti
                                          vibrational_frequencies)
 from tfatoms.inference.pimd import ipi_md  # noqa: E402
 from tfatoms.reproduce import ResultsWriter  # noqa: E402
-from tfatoms.reproduce.md_runs import all_pairs_rbf_cutoff, batches, model_copy, split, thesis_schnet  # noqa: E402
+from tfatoms.reproduce.md_runs import (all_pairs_rbf_cutoff, batches, fit_thesis_schnet, model_copy, split,  # noqa: E402
+                                      thesis_loss)
 from tfatoms.reproduce.references import REFERENCES  # noqa: E402
-from tfatoms.train.losses import EnergyForceLoss  # noqa: E402
-from tfatoms.train.trainer import BatchTrainer, budget_learning_rate, thesis_learning_rate  # noqa: E402
+from tfatoms.train.trainer import BatchTrainer  # noqa: E402
 
 KCAL = units.kcal / units.mol      # eV per kcal/mol
 
@@ -119,21 +119,18 @@ def row_key(T: int, F: int, rho: float) -> str:
 def train_row(args, b, budget_key, data, parts, src, rbf_cutoff, T, F, rho):
     """Train one Table 5.6 model; ``dict(model, val, test, result)`` (errors in eV, eV/A)."""
     steps = args.max_steps or b["steps"]
-    model = thesis_schnet(data.subset(parts["train"]), rbf_cutoff, n_features=F, n_interactions=T)
-    lr = thesis_learning_rate() if b["lr"] is None else budget_learning_rate(*b["lr"], steps)
-    loss = EnergyForceLoss(rho=rho)
-    trainer = BatchTrainer(model, learning_rate=lr, loss=loss, monitor="combined_mae")
     ckpt = Path(args.cache_dir) / "runs" / (f"schnet_c20_{budget_key}_{args.reference}_seed{args.seed}_"
                                             f"steps{steps}_{row_key(T, F, rho)}")
     print(f"SchNet T={T} F={F} rho={rho:g}: {len(parts['train'])} train / {len(parts['val'])} val frames, "
           f"{steps} steps", flush=True)
-    result = trainer.fit(src["train"], src["val"], ckpt, max_steps=steps, patience=b["patience"], seed=args.seed)
+    model, trainer, result = fit_thesis_schnet(data, parts, src, ckpt, steps, b["lr"], F, T, rho, rbf_cutoff,
+                                               args.seed, patience=b["patience"])
     if rho == 0:        # forces only: the energy is known up to a constant, fitted on the training energies
         pred = trainer.predict(src["train"])["energy"]
         shift = float(np.mean((np.asarray(src["train"].targets) - pred) / np.asarray(src["train"].n_atoms)))
         _, batch, _, _ = next(src["train"].batches())
         model = model_copy(model, batch, per_atom_shift=shift)
-        trainer = BatchTrainer(model, loss=loss, monitor="combined_mae")
+        trainer = BatchTrainer(model, loss=thesis_loss(rho), monitor="combined_mae")
     return dict(model=model, val=trainer.errors(src["val"]), test=trainer.errors(src["test"]), result=result,
                 T=T, F=F, rho=rho)
 

@@ -123,10 +123,10 @@ import numpy as np  # noqa: E402
 
 from tfatoms.data.atoms import AtomsData  # noqa: E402
 from tfatoms.reproduce import ResultsWriter  # noqa: E402
-from tfatoms.reproduce.md_runs import BATCH, all_pairs_rbf_cutoff, batches, split, thesis_schnet  # noqa: E402
+from tfatoms.reproduce.md_runs import BATCH, all_pairs_rbf_cutoff, batches, fit_thesis_schnet, split  # noqa: E402
 from tfatoms.reproduce.references import REFERENCES  # noqa: E402
 from tfatoms.train.losses import EnergyForceLoss  # noqa: E402
-from tfatoms.train.trainer import BatchTrainer, budget_learning_rate, thesis_learning_rate  # noqa: E402
+from tfatoms.train.trainer import BatchTrainer  # noqa: E402
 
 MEV = 1000.0
 
@@ -204,23 +204,19 @@ def train(args, b: dict, budget_key: str, data: AtomsData, parts: dict, src: dic
           rho: float | None = RHO, steps: int | None = None, save: bool = True):
     """Train the thesis SchNet on the training part; ``(model, trainer, result, rbf_cutoff)``.
 
-    ``rho`` is eq. 5.7's trade-off; ``rho=None`` trains on energies only (the force term weighted 0: Tables 5.3 and
-    5.4's "energy" columns), the forces still evaluated as -dE/dr."""
+    ``rho`` is eq. 5.7's trade-off; ``rho=None`` trains on energies only (:func:`~tfatoms.reproduce.md_runs.thesis_loss`)."""
     steps = steps or args.max_steps or b["steps"]
     time_limit = args.time_limit if args.time_limit is not None else b["time_limit_min"]
     rbf_cutoff = all_pairs_rbf_cutoff(data)
-    model = thesis_schnet(data.subset(parts["train"]), rbf_cutoff, F, n_interactions)
-    lr = thesis_learning_rate() if b["lr"] is None else budget_learning_rate(*b["lr"], steps)
-    loss = EnergyForceLoss(rho=1.0, forces_weight=0.0) if rho is None else EnergyForceLoss(rho=rho)
-    trainer = BatchTrainer(model, learning_rate=lr, loss=loss, monitor="combined_mae")
     tag = "" if (n_interactions, rho) == (T, RHO) else f"_T{n_interactions}_" + ("energy" if rho is None else
                                                                                   f"rho{rho:g}")
     ckpt = Path(args.cache_dir) / "runs" / f"schnet_md17_{budget_key}_seed{args.seed}_steps{steps}{tag}"
     print(f"SchNet F={F} T={n_interactions}, " + ("energies only" if rho is None else f"rho={rho}")
           + f", batch {BATCH}: {b['n_train']} train / {b['n_val']} val / {b['n_test']} test configurations of "
           f"{args.data}; {steps} steps" + (f", time limit {time_limit:g} min" if time_limit else ""), flush=True)
-    result = trainer.fit(src["train"], src["val"], ckpt, max_steps=steps,
-                         time_limit_s=None if time_limit is None else time_limit * 60, seed=args.seed)
+    model, trainer, result = fit_thesis_schnet(
+        data, parts, src, ckpt, steps, b["lr"], F, n_interactions, rho, rbf_cutoff, args.seed,
+        time_limit_s=None if time_limit is None else time_limit * 60)
     if save and args.save_model:
         from tfatoms._io import atomic_path
 

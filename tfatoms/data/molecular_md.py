@@ -95,7 +95,9 @@ def generate_md_dataset(path, name: str, atoms, calculator: str = "gfn2-xtb", te
     The protocol of the module docstring: seeded noise, relaxation with ``calculator`` to ``relax_fmax`` eV/A,
     Langevin MD (``friction`` 1/fs) at ``temperature`` K with a ``timestep_fs`` step for ``steps`` steps, a frame
     every ``interval``. The MD resumes from ``<path>.parts/md`` after a kill (checkpoints every
-    ``checkpoint_every`` steps); the file is written atomically at the end and the parts removed. The file holds
+    ``checkpoint_every`` steps); the file is written atomically at the end and the parts removed. The parts
+    directory is locked while it runs (a second process on the same dataset is refused at once; other datasets in the
+    same folder generate in parallel). The file holds
     ``energy`` (eV), ``forces`` (eV/A), ``md_step``, ``time`` (fs), ``kinetic_energy`` per frame, and in its
     metadata the relaxed start (``relaxed_positions``, A) with the force reached. Cost: GFN2-xTB C20 about 16 ms
     per step on one core (29,689 steps in about 8 min).
@@ -114,7 +116,7 @@ def generate_md_dataset(path, name: str, atoms, calculator: str = "gfn2-xtb", te
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     parts = path.with_name(path.name + ".parts")
-    with exclusive(path.parent, "dataset directory"):
+    with exclusive(parts, f"unfinished {name} MD"):     # per dataset: other molecules generate beside it
         if CACHE.load(path, params, read=False) is not None:
             return path
         check_directory_params(parts, params, f"unfinished {name} MD")

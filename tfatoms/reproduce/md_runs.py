@@ -46,6 +46,31 @@ def thesis_schnet(train, rbf_cutoff: float, n_features: int = 64, n_interactions
                   e_sigma=e_sigma, element_references=refs)
 
 
+def thesis_loss(rho: float | None):
+    """Thesis eq. 5.7 with trade-off ``rho``; ``rho=None`` trains on energies only (the force term weighted 0:
+    Tables 5.3/5.4's "energy" columns), the forces still evaluated as -dE/dr."""
+    from tfatoms.train.losses import EnergyForceLoss
+
+    return EnergyForceLoss(rho=1.0, forces_weight=0.0) if rho is None else EnergyForceLoss(rho=rho)
+
+
+def fit_thesis_schnet(data, parts: dict, src: dict, checkpoint, steps: int, lr=(1e-3, 1e-5), n_features: int = 64,
+                      n_interactions: int = 3, rho: float | None = 0.01, rbf_cutoff: float | None = None,
+                      seed: int = 0, **fit_kwargs):
+    """Train :func:`thesis_schnet` on ``parts["train"]`` of ``data`` (batches ``src``) with :func:`thesis_loss`
+    for ``steps`` steps, Adam with a cosine decay ``lr = (start, end)`` or (``lr=None``) the thesis' schedule;
+    resumable from ``checkpoint``; the best validation epoch kept. ``fit_kwargs`` go to ``BatchTrainer.fit``
+    (``time_limit_s``, ``patience``, ``progress``). Returns ``(model, trainer, result)``."""
+    from tfatoms.train.trainer import BatchTrainer, budget_learning_rate, thesis_learning_rate
+
+    rbf_cutoff = all_pairs_rbf_cutoff(data) if rbf_cutoff is None else rbf_cutoff
+    model = thesis_schnet(data.subset(parts["train"]), rbf_cutoff, n_features, n_interactions)
+    schedule = thesis_learning_rate() if lr is None else budget_learning_rate(*lr, steps)
+    trainer = BatchTrainer(model, learning_rate=schedule, loss=thesis_loss(rho), monitor="combined_mae")
+    result = trainer.fit(src["train"], src["val"], checkpoint, max_steps=steps, seed=seed, **fit_kwargs)
+    return model, trainer, result
+
+
 def model_copy(model, batch, per_atom_shift: float = 0.0, dtype: str | None = None):
     """A copy of the SchNet/DTNN ``model`` with its weights, built on ``batch``: its energy higher by
     ``per_atom_shift`` eV per atom (the readout's ``e_mu``; forces unchanged) and/or computing in ``dtype``
