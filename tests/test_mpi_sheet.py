@@ -85,8 +85,8 @@ def test_energy_is_independent_of_the_rank_count(script_runs):
     # one thread per rank for every rank count: the ranks are the only variable. Each window's tiles go
     # through the network in the same batches whatever rank holds the window, and the partial energies
     # are float64 sums of float32 tile energies, so the total is the same bit for bit
-    energies = {n: script_runs(n, threads=1) for n in (1, 2, 3)}
-    assert energies[1] == energies[2] == energies[3], energies
+    energies = {n: script_runs(n, threads=1) for n in (1, 3)}      # 3 ranks: an uneven split of the windows
+    assert energies[1] == energies[3], energies
 
 
 def test_energy_depends_on_the_thread_count_only_at_float32_round_off(script_runs):

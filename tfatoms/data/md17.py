@@ -118,23 +118,10 @@ def rdkit_geometry(smiles: str, seed: int = 0, n_conformers: int = 4):
 def find_in_qm9(qm9, smiles: str, formula: str):
     """The QM9 molecule (``ase.Atoms`` with ``info['index']``) whose SMILES is ``smiles`` (canonical, no stereo),
     among those of ``formula``; ``None`` if QM9 does not hold it. ``qm9``: :class:`tfatoms.data.qm9.QM9`."""
-    from ase.formula import Formula
-
     target = canonical_smiles(smiles)
-    counts = Formula(formula).count()
-    numbers = {"H": 1, "C": 6, "N": 7, "O": 8, "F": 9}
-    z = np.asarray(qm9.numbers)
-    ptr = np.asarray(qm9.offsets)
-    n_mol = len(ptr) - 1
-    mol_of_atom = np.repeat(np.arange(n_mol), np.diff(ptr))
-    match = np.diff(ptr) == sum(counts.values())
-    for symbol, zz in numbers.items():
-        per_mol = np.bincount(mol_of_atom[z == zz], minlength=n_mol)
-        match &= per_mol == counts.get(symbol, 0)
-    for m in np.flatnonzero(match):
-        for text in str(qm9.smiles[m]).split("\t"):
-            if canonical_smiles(text) == target:
-                return qm9.atoms(int(m))
+    for m in qm9.formula_indices(formula):
+        if any(canonical_smiles(text) == target for text in str(qm9.smiles[m]).split("\t")):
+            return qm9.atoms(int(m))
     return None
 
 
