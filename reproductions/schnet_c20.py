@@ -49,7 +49,8 @@ from __future__ import annotations
 
 import sys
 
-from tfatoms.reproduce.cli import budget_name, positive, reproduction_parser, results_name
+from tfatoms.reproduce.cli import (add_reference_option, budget_name, check_reference, positive,
+                                  reproduction_parser, results_name)
 
 THESIS_ROWS = [(3, 64, 0.01), (6, 64, 0.01), (3, 128, 0.01), (6, 128, 0.01), (6, 128, 0.1), (6, 128, 0.001),
                (6, 128, 0.0)]     # Table 5.6 (T, F, rho); the (6, 128, 0.01) row is printed twice there
@@ -70,19 +71,12 @@ BOND_CUTOFF = 1.7                        # A: the 30 edges of the cage (next she
 
 def parse_args(argv=None):
     p, _ = reproduction_parser(__doc__, "schnet_c20", "every row of Table 5.6 with the thesis' protocol (GPU)")
-    p.add_argument("--reference", default="gfn2-xtb",
-                   help="reference method of tfatoms.data.reference for the MD data, relaxation and modes "
-                        "(default gfn2-xtb; emt for fast tests)")
+    add_reference_option(p, "the MD data, relaxation and modes")
     p.add_argument("--max-steps", type=positive(int), help="override the budget's training steps (each model)")
     p.add_argument("--md-steps", type=positive(int), help="override the budget's reference MD steps")
     p.add_argument("--pimd-ps", type=positive(float), help="override the budget's PIMD length (ps)")
     args = p.parse_args(argv)
-    from tfatoms.data.reference import reference_calculator
-
-    try:
-        reference_calculator(args.reference)
-    except (ValueError, ImportError) as exc:
-        p.error(f"--reference {args.reference}: {exc}")
+    check_reference(p, args)
     return p, args
 
 

@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import sys
 
-from tfatoms.reproduce.cli import budget_name, positive, reproduction_parser, results_name
+from tfatoms.reproduce.cli import (add_reference_option, budget_name, check_reference, positive,
+                                  reproduction_parser, results_name)
 
 BUDGETS = {
     "quick": dict(n_molecules=6, md_steps=40, interval=2, n_val=10, steps=20, lr=(1e-3, 1e-4)),
@@ -44,18 +45,12 @@ TESTS = {"test_within": "known molecules / unknown conformation", "test_other": 
 
 def parse_args(argv=None):
     p, _ = reproduction_parser(__doc__, "schnet_iso17", "the thesis' 129 x 5,000 steps (GPU-sized)")
-    p.add_argument("--reference", default="gfn2-xtb",
-                   help="reference method of tfatoms.data.reference for the MD (default gfn2-xtb; emt for tests)")
+    add_reference_option(p, "the MD")
     p.add_argument("--workers", type=positive(int), default=1,
                    help="processes generating molecules side by side (one OpenMP thread each; default 1)")
     p.add_argument("--max-steps", type=positive(int), help="training steps per model (overrides the budget's)")
     args = p.parse_args(argv)
-    from tfatoms.data.reference import reference_calculator
-
-    try:
-        reference_calculator(args.reference)        # an unknown name or a missing package, before any MD
-    except (ValueError, ImportError) as exc:
-        p.error(f"--reference {args.reference}: {exc}")
+    check_reference(p, args)
     return p, args
 
 

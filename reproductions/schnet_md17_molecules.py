@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import sys
 
-from tfatoms.reproduce.cli import budget_name, positive, reproduction_parser, results_name
+from tfatoms.reproduce.cli import (add_reference_option, budget_name, check_reference, positive,
+                                  reproduction_parser, results_name)
 
 BUDGETS = {
     "quick": dict(md_steps=400, interval=4, n_train=50, n_val=10, n_test=40, steps=20, lr=(1e-3, 1e-4)),
@@ -51,8 +52,7 @@ def parse_args(argv=None):
     p, _ = reproduction_parser(__doc__, "schnet_md17_molecules", "the thesis' N = 50,000 (GPU-sized)")
     p.add_argument("--molecules", default=",".join(MD17_SMILES),
                    help="comma-separated MD17 molecules (default all eight: %(default)s)")
-    p.add_argument("--reference", default="gfn2-xtb",
-                   help="reference method of tfatoms.data.reference for the MD (default gfn2-xtb; emt for tests)")
+    add_reference_option(p, "the MD")
     p.add_argument("--start", choices=("qm9", "rdkit"), default="qm9",
                    help="starting geometries from QM9 where the molecule is in it (default), or all from RDKit")
     p.add_argument("--max-steps", type=positive(int), help="training steps per model (overrides the budget's)")
@@ -63,12 +63,7 @@ def parse_args(argv=None):
         p.error(f"--molecules: {', '.join(unknown) or 'none given'}: the MD17 molecules are "
                 f"{', '.join(MD17_SMILES)}")
     args.molecule_list = list(dict.fromkeys(names))
-    from tfatoms.data.reference import reference_calculator
-
-    try:
-        reference_calculator(args.reference)        # an unknown name or a missing package, before any MD
-    except (ValueError, ImportError) as exc:
-        p.error(f"--reference {args.reference}: {exc}")
+    check_reference(p, args)
     return p, args
 
 

@@ -94,3 +94,21 @@ def add_hexagonal_data_arguments(p, training: bool = True) -> None:
                        help="guard: minutes of training per model after which to stop at an epoch end")
         p.add_argument("--translate", action="store_true",
                        help="translate every training frame at random (AtomImages translation augmentation)")
+
+
+def add_reference_option(parser, what: str = "the MD data"):
+    """``--reference NAME``: the reference method of :mod:`tfatoms.data.reference` for ``what`` (default GFN2-xTB
+    through tblite; ``emt`` for fast tests). Check the parsed value with :func:`check_reference`."""
+    parser.add_argument("--reference", default="gfn2-xtb",
+                        help=f"reference method of tfatoms.data.reference for {what} (default gfn2-xtb; emt for "
+                             f"fast tests)")
+
+
+def check_reference(parser, args) -> None:
+    """Refuse an unknown ``--reference`` or one whose package is missing (exit 2, naming it) before any work."""
+    from tfatoms.data.reference import reference_calculator
+
+    try:
+        reference_calculator(args.reference)
+    except (ValueError, ImportError) as exc:
+        parser.error(f"--reference {args.reference}: {exc}")
