@@ -261,6 +261,7 @@ def test_network_1_learns_distances_in_seconds(tmp_path):
     assert mae < 0.65 * mean_mae, (mae, mean_mae)
 
 
+@pytest.mark.slow          # 17 s; notebook 02 runs the same networks
 def test_reproduction_quick_run(tmp_path):
     import cnnas_dimers as mod
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pytest
 
 from tfatoms.data.ising import ising_energy, sample_ising
 from tfatoms.layers import TileExtract
@@ -34,6 +35,7 @@ def test_tiny_ednn_learns_ising_energy_and_sums_tiles():
     assert np.mean(np.abs(model.predict(big, verbose=0)[:, 0] - big_true)) < np.mean(np.abs(big_true)) / 5
 
 
+@pytest.mark.slow          # 50 s: the quick script trains 7 models twice (resume); notebook 01 runs its models
 def test_reproduction_script_quick(tmp_path, capsys):
     import warnings
 
