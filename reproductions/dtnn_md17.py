@@ -53,8 +53,8 @@ from __future__ import annotations
 
 import sys
 
-from tfatoms.reproduce.cli import (add_reference_option, budget_name, check_reference, positive,
-                                   reproduction_parser, results_name)
+from tfatoms.reproduce.cli import (add_reference_option, add_start_option, budget_name, check_reference, positive,
+                                   reproduction_parser, results_name, start_qm9)
 
 BUDGETS = {
     "quick": dict(md_steps=400, interval=4, n_train=[50], n_val=10, n_test=40, steps=lambda n: 20,
@@ -81,8 +81,7 @@ def parse_args(argv=None):
     p.add_argument("--molecules", default=",".join(MOLECULES),
                    help="comma-separated MD17 molecules (default Table 3.2's four: %(default)s)")
     add_reference_option(p, "the MD")
-    p.add_argument("--start", choices=("qm9", "rdkit"), default="qm9",
-                   help="starting geometries from QM9 where the molecule is in it (default), or all from RDKit")
+    add_start_option(p)
     p.add_argument("--interactions", type=positive(int), nargs="+", default=[1, 2, 3],
                    help="DTNN interaction passes T (Table 3.2: 1 2 3)")
     p.add_argument("--n-train", type=positive(int), nargs="+", help="training sizes (override the budget's)")
@@ -319,14 +318,7 @@ def main(argv=None):
     importlib.import_module("tfatoms._tensorflow")     # TensorFlow without its start-up log lines
     budget_key = budget_name(args)
     b = BUDGETS[budget_key]
-    qm9 = None
-    if args.start == "qm9":
-        from tfatoms.data.qm9 import load_qm9
-
-        try:
-            qm9 = load_qm9(args.cache_dir)
-        except ImportError as exc:
-            p.error(f"--start qm9: {exc}; or use --start rdkit")
+    qm9 = start_qm9(p, args)
     from tfatoms.data.md17 import md17_dataset
     from tfatoms.reproduce import ResultsWriter
     from tfatoms.reproduce.references import REFERENCES

@@ -24,9 +24,11 @@ Anchors at 1,000 training molecules: thesis Table 5.1 (original MD17 ethanol) 0.
     python reproductions/schnet_md17.py --data train.xyz --quick
 
 ``--table51`` trains thesis Table 5.1's rows on the same split instead (T = 1, 2, 3, 6 with rho = 0.01 and
-unshared filter networks, and T = 3 on energies only, the "energy" columns of Tables 5.3/5.4), 3,000 steps each
-(quick: 20), and writes ``results/schnet_md17_table51/``: energy and force MAE/RMSE in kcal/mol and kcal/mol/A
-beside the thesis' N = 1,000 rows, the force-MAE ratios energy-only / energy+forces and T = 1 / T = 3.
+unshared filter networks; the table's "shared" rows T = 2, 3, 6 with rho = 0.01 and one filter-generating network
+shared by all interaction blocks, ``SchNet(shared_filters=True)``, thesis sec. 5.2.1; and T = 3 on energies only,
+the "energy" columns of Tables 5.3/5.4), eight models of 3,000 steps each (quick: 20), and writes
+``results/schnet_md17_table51/``: energy and force MAE/RMSE in kcal/mol and kcal/mol/A beside the thesis' N = 1,000
+rows, the force-MAE ratios energy-only / energy+forces, T = 1 / T = 3 and shared / unshared filters (T = 2, 3, 6).
 
     python reproductions/schnet_md17.py --data ../shared/data/rmd17_ethanol/train.xyz --table51
 
@@ -56,7 +58,8 @@ BUDGETS = {
 RHO = 0.01          # thesis eq. 5.7, MD17
 F, T = 64, 3        # thesis ch. 5 SchNet for MD17
 SHIPPED = "schnet_rmd17_ethanol"
-TABLE51_ROWS = [(1, RHO), (2, RHO), (3, RHO), (6, RHO), (3, None)]   # (T, rho); None: energies only
+TABLE51_ROWS = [(1, RHO, False), (2, RHO, False), (3, RHO, False), (6, RHO, False), (3, None, False),
+                (2, RHO, True), (3, RHO, True), (6, RHO, True)]   # (T, rho, shared filters); rho None: energies only
 TABLE51_STEPS = {"quick": 20, "default": 3_000, "full": None}         # per model; None: the budget's steps
 MD_TEMPERATURE_K, MD_TIMESTEP_FS, MD_FRAMES = 300.0, 0.5, 200    # NVE check: start, step, frames compared
 
@@ -77,8 +80,9 @@ def parse_args(argv=None):
                    help="train nothing: load --model, measure its test errors on the split of --seed and run the "
                         "NVE check")
     p.add_argument("--table51", action="store_true",
-                   help="train thesis Table 5.1's rows instead (T = 1, 2, 3, 6 at rho = 0.01, and T = 3 on energies "
-                        "only, Tables 5.3/5.4), 3,000 steps each by default; writes schnet_md17_table51/")
+                   help="train thesis Table 5.1's rows instead (T = 1, 2, 3, 6 at rho = 0.01, the shared-filter rows "
+                        "T = 2, 3, 6, and T = 3 on energies only, Tables 5.3/5.4), 3,000 steps each by default; "
+                        "writes schnet_md17_table51/")
     p.add_argument("--model", metavar="NAME|FILE.keras",
                    help=f"with --md-only: a model in tfatoms/pretrained or a .keras file (default {SHIPPED})")
     args = p.parse_args(argv)
@@ -201,21 +205,24 @@ def save_pretrained(model, args, parts, test, md, result, results_dir):
 
 
 def train(args, b: dict, budget_key: str, data: AtomsData, parts: dict, src: dict, n_interactions: int = T,
-          rho: float | None = RHO, steps: int | None = None, save: bool = True):
+          rho: float | None = RHO, steps: int | None = None, save: bool = True, shared_filters: bool = False):
     """Train the thesis SchNet on the training part; ``(model, trainer, result, rbf_cutoff)``.
 
-    ``rho`` is eq. 5.7's trade-off; ``rho=None`` trains on energies only (:func:`~tfatoms.reproduce.md_runs.thesis_loss`)."""
+    ``rho`` is eq. 5.7's trade-off; ``rho=None`` trains on energies only (:func:`~tfatoms.reproduce.md_runs.thesis_loss`).
+    ``shared_filters=True``: one filter-generating network for all interaction blocks (thesis sec. 5.2.1)."""
     steps = steps or args.max_steps or b["steps"]
     time_limit = args.time_limit if args.time_limit is not None else b["time_limit_min"]
     rbf_cutoff = all_pairs_rbf_cutoff(data)
     tag = "" if (n_interactions, rho) == (T, RHO) else f"_T{n_interactions}_" + ("energy" if rho is None else
                                                                                   f"rho{rho:g}")
+    tag += "_shared" if shared_filters else ""
     ckpt = Path(args.cache_dir) / "runs" / f"schnet_md17_{budget_key}_seed{args.seed}_steps{steps}{tag}"
-    print(f"SchNet F={F} T={n_interactions}, " + ("energies only" if rho is None else f"rho={rho}")
+    print(f"SchNet F={F} T={n_interactions}" + (", shared filters" if shared_filters else "") + ", "
+          + ("energies only" if rho is None else f"rho={rho}")
           + f", batch {BATCH}: {b['n_train']} train / {b['n_val']} val / {b['n_test']} test configurations of "
           f"{args.data}; {steps} steps" + (f", time limit {time_limit:g} min" if time_limit else ""), flush=True)
     model, trainer, result = fit_thesis_schnet(
-        data, parts, src, ckpt, steps, b["lr"], F, n_interactions, rho, rbf_cutoff, args.seed,
+        data, parts, src, ckpt, steps, b["lr"], F, n_interactions, rho, rbf_cutoff, args.seed, shared_filters,
         time_limit_s=None if time_limit is None else time_limit * 60)
     if save and args.save_model:
         from tfatoms._io import atomic_path
@@ -226,8 +233,10 @@ def train(args, b: dict, budget_key: str, data: AtomsData, parts: dict, src: dic
 
 
 def table51(args, b: dict, budget_key: str, data: AtomsData, parts: dict, src: dict, argv: list):
-    """Thesis Table 5.1 (ethanol, unshared filters: T = 1, 2, 3, 6 at rho = 0.01) and the energy-only T = 3 model of
-    Tables 5.3/5.4 on the same split, each for ``TABLE51_STEPS[budget]`` steps; writes schnet_md17_table51[...]."""
+    """Thesis Table 5.1 (ethanol, unshared filters: T = 1, 2, 3, 6 at rho = 0.01; shared filters, sec. 5.2.1:
+    T = 2, 3, 6 at rho = 0.01) and the energy-only T = 3 model of Tables 5.3/5.4 on the same split, each for
+    ``TABLE51_STEPS[budget]`` steps; writes schnet_md17_table51[...]. Returns ``{(T, rho, shared): (test errors,
+    result)}``."""
     from ase import units
 
     kcal = units.kcal / units.mol
@@ -237,31 +246,43 @@ def table51(args, b: dict, budget_key: str, data: AtomsData, parts: dict, src: d
                         data_source=f"rMD17 ethanol ({args.data}), {len(data)} configurations",
                         protocol=f"{b['n_train']}/{b['n_val']}/{b['n_test']} split, {steps} steps per model",
                         argv=["reproductions/schnet_md17.py", *argv])
-    runs = {}
-    for n_int, rho in TABLE51_ROWS:
-        _, trainer, result, _ = train(args, b, budget_key, data, parts, src, n_int, rho, steps, save=False)
-        runs[(n_int, rho)] = (trainer.errors(src["test"]), result)
+    runs, n_params = {}, {}
+    for n_int, rho, shared in TABLE51_ROWS:
+        model, trainer, result, _ = train(args, b, budget_key, data, parts, src, n_int, rho, steps, save=False,
+                                          shared_filters=shared)
+        runs[(n_int, rho, shared)] = (trainer.errors(src["test"]), result)
+        n_params[(n_int, rho, shared)] = model.count_params()
     with out:
-        for (n_int, rho), (test, result) in runs.items():
-            key = f"ethanol_T{n_int}" if rho is not None else "ethanol_energy_only"
-            name = f"T={n_int}, " + ("energy+forces" if rho is not None else "energies only")
+        for (n_int, rho, shared), (test, result) in runs.items():
+            key = (f"ethanol_T{n_int}" if rho is not None else "ethanol_energy_only") + ("_shared" if shared else "")
+            name = (f"T={n_int}" + (" shared filters" if shared else "") + ", "
+                    + ("energy+forces" if rho is not None else "energies only"))
             for q, unit, scale in (("energy_mae", "kcal/mol", kcal), ("energy_rmse", "kcal/mol", kcal),
                                    ("forces_mae", "kcal/mol/A", kcal), ("forces_rmse", "kcal/mol/A", kcal)):
                 ref = REFERENCES.get(f"thesis/schnet_md17/{key}/{q}")
                 out.add_row(f"{name}: {q.replace('_', ' ').replace('forces', 'force')} (test)", test[q] / scale,
                             unit, paper=ref, note=f"{result.steps} steps; thesis: original MD17, N = 1,000",
                             metric=f"{q}.test.{key}")
-        ef, e_only = runs[(3, RHO)][0], runs[(3, None)][0]
+        ef, e_only = runs[(3, RHO, False)][0], runs[(3, None, False)][0]
         out.add_row("force MAE, energies only / energy+forces (T = 3)", e_only["forces_mae"] / ef["forces_mae"], "x",
                     paper=REFERENCES["thesis/schnet_md17/ethanol_energy_only/forces_mae"].value
                     / REFERENCES["thesis/schnet_md17/ethanol_T3/forces_mae"].value,
                     note="Tables 5.3/5.4 pattern; the issue asks >= 10x", metric="force_mae_ratio_energy_only")
-        out.add_row("force MAE, T = 1 / T = 3", runs[(1, RHO)][0]["forces_mae"] / ef["forces_mae"], "x",
+        out.add_row("force MAE, T = 1 / T = 3", runs[(1, RHO, False)][0]["forces_mae"] / ef["forces_mae"], "x",
                     paper=REFERENCES["thesis/schnet_md17/ethanol_T1/forces_mae"].value
                     / REFERENCES["thesis/schnet_md17/ethanol_T3/forces_mae"].value,
                     note="sec. 5.2.1: T = 1 clearly worse than T = 2 and 3", metric="force_mae_ratio_T1_T3")
-        out.extra["runs"] = {f"T{n}_{'energy' if r is None else r}": dict(test=t, steps=res.steps, seconds=res.seconds)
-                             for (n, r), (t, res) in runs.items()}
+        for n_int in sorted(n for n, rho, shared in runs if shared and (n, rho, False) in runs):
+            out.add_row(f"force MAE, shared / unshared filters (T = {n_int})",
+                        runs[(n_int, RHO, True)][0]["forces_mae"] / runs[(n_int, RHO, False)][0]["forces_mae"], "x",
+                        paper=REFERENCES[f"thesis/schnet_md17/ethanol_T{n_int}_shared/forces_mae"].value
+                        / REFERENCES[f"thesis/schnet_md17/ethanol_T{n_int}/forces_mae"].value,
+                        note=f"sec. 5.2.1; sharing saves {n_params[(n_int, RHO, False)] - n_params[(n_int, RHO, True)]}"
+                             f" of {n_params[(n_int, RHO, False)]} parameters",
+                        metric=f"force_mae_ratio_shared_T{n_int}")
+        out.extra["runs"] = {f"T{n}_{'energy' if r is None else r}" + ("_shared" if sh else ""):
+                             dict(test=t, steps=res.steps, seconds=res.seconds, parameters=n_params[(n, r, sh)])
+                             for (n, r, sh), (t, res) in runs.items()}
     print(out.markdown())
     return runs
 

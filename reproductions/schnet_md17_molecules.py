@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import sys
 
-from tfatoms.reproduce.cli import (add_reference_option, budget_name, check_reference, positive,
-                                  reproduction_parser, results_name)
+from tfatoms.reproduce.cli import (add_reference_option, add_start_option, budget_name, check_reference, positive,
+                                  reproduction_parser, results_name, start_qm9)
 
 BUDGETS = {
     "quick": dict(md_steps=400, interval=4, n_train=50, n_val=10, n_test=40, steps=20, lr=(1e-3, 1e-4)),
@@ -53,8 +53,7 @@ def parse_args(argv=None):
     p.add_argument("--molecules", default=",".join(MD17_SMILES),
                    help="comma-separated MD17 molecules (default all eight: %(default)s)")
     add_reference_option(p, "the MD")
-    p.add_argument("--start", choices=("qm9", "rdkit"), default="qm9",
-                   help="starting geometries from QM9 where the molecule is in it (default), or all from RDKit")
+    add_start_option(p)
     p.add_argument("--max-steps", type=positive(int), help="training steps per model (overrides the budget's)")
     args = p.parse_args(argv)
     names = [n.strip() for n in args.molecules.split(",") if n.strip()]
@@ -107,14 +106,7 @@ def main(argv=None):
     p, args = parse_args(argv)
     budget_key = budget_name(args)
     b = BUDGETS[budget_key]
-    qm9 = None
-    if args.start == "qm9":
-        from tfatoms.data.qm9 import load_qm9
-
-        try:
-            qm9 = load_qm9(args.cache_dir)
-        except ImportError as exc:
-            p.error(f"--start qm9: {exc}; or use --start rdkit")
+    qm9 = start_qm9(p, args)
     column = "1k" if b["n_train"] <= 1_000 else "50k"
     steps = args.max_steps or b["steps"]
     out = ResultsWriter(results_name("schnet_md17_molecules", budget_key), root=args.out, seed=args.seed,

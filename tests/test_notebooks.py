@@ -14,8 +14,9 @@ nbclient = pytest.importorskip("nbclient")
 SHARED = Path(os.environ.get("TFATOMS_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 #: notebooks whose quick run is a slow test (kept out of the 10-minute default suite; their committed outputs are
-#: still checked by default): 07 trains a network and an N sweep, about 64 s
-SLOW_RUNS = {"07_local_force_dnn.ipynb"}
+#: still checked by default): 07 trains a network and an N sweep, about 64 s; 06 trains five SchNets and runs C20 MD,
+#: relaxations and two Hessians, about 100 s
+SLOW_RUNS = {"06_schnet_md17.ipynb", "07_local_force_dnn.ipynb"}
 RUNS = [pytest.param(p, marks=pytest.mark.slow) if p.name in SLOW_RUNS else p for p in NOTEBOOKS]
 
 

@@ -1,12 +1,15 @@
 """SchNet and DTNN on real QM9 molecules: invariances, finite-difference forces through the
 Potential wrapper, padded batches equal to unpadded ones, resumable training that continues
-exactly, and a short training run that beats the mean and the untrained model by far."""
+exactly, and a short training run that beats the mean and the untrained model by far. SchNet with
+one filter-generating network shared by its interaction blocks (thesis sec. 5.2.1, Table 5.1):
+parameter count, shared variables, config and file round trip, invariances and forces."""
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
 from tfatoms import keys
 from tfatoms.data.qm9 import KCAL_MOL_PER_EV
+from tfatoms.layers.cfconv import CFConv
 from tfatoms.models import DTNN, Potential, SchNet
 from tfatoms.representations import build_batch
 from tfatoms.representations.padded import MoleculeBatches
@@ -25,10 +28,8 @@ def energy(model, atoms):
     return float(np.asarray(model(build_batch([atoms], dtype=np.float64)))[0])
 
 
-@pytest.mark.parametrize("model_cls", [SchNet, DTNN])
-def test_invariant_to_rotation_translation_permutation(qm9, model_cls):
-    model = small(model_cls)
-    atoms = qm9.atoms(1234)
+def check_invariances(model, atoms):
+    """The energy is unchanged by a rotation + translation and by a permutation of the atoms."""
     e0 = energy(model, atoms)
     moved = atoms.copy()
     moved.positions = moved.positions @ Rotation.random(random_state=1).as_matrix().T + [2.0, -1.0, 0.5]
@@ -38,11 +39,13 @@ def test_invariant_to_rotation_translation_permutation(qm9, model_cls):
 
 
 @pytest.mark.parametrize("model_cls", [SchNet, DTNN])
-def test_forces_match_finite_differences(qm9, model_cls):
-    """QM9 has no forces, but F = -dE/dr by autodiff must be right (thesis eq. 5.1)."""
-    model = small(model_cls)
+def test_invariant_to_rotation_translation_permutation(qm9, model_cls):
+    check_invariances(small(model_cls), qm9.atoms(1234))
+
+
+def check_forces_match_finite_differences(model, atoms):
+    """F = -dE/dr through the Potential wrapper equals central differences of the energy (h = 1e-5 A)."""
     potential = Potential(model, compute_forces=True)
-    atoms = qm9.atoms(777)
     forces = np.asarray(potential(build_batch([atoms], dtype=np.float64))[keys.FORCES])
     h = 1e-5
     fd = np.zeros_like(forces)
@@ -54,6 +57,136 @@ def test_forces_match_finite_differences(qm9, model_cls):
             fd[a, k] = -(energy(model, plus) - energy(model, minus)) / (2 * h)
     assert np.abs(forces).max() > 1e-4
     np.testing.assert_allclose(forces, fd, atol=1e-7 * max(1.0, np.abs(fd).max()))
+
+
+@pytest.mark.parametrize("model_cls", [SchNet, DTNN])
+def test_forces_match_finite_differences(qm9, model_cls):
+    """QM9 has no forces, but F = -dE/dr by autodiff must be right (thesis eq. 5.1)."""
+    check_forces_match_finite_differences(small(model_cls), qm9.atoms(777))
+
+
+# ----------------------------------------------------------------------------- shared filter networks
+SHARED_SIZES = dict(n_features=16, n_filters=12, n_interactions=3, rbf_cutoff=12.5, rbf_spacing=0.5, gamma=2.0,
+                    max_z=9)
+
+
+def filter_variables(block):
+    return [v for dense in block.cfconv.filter_network for v in (dense.kernel, dense.bias)]
+
+
+def test_shared_filters_parameter_count():
+    """Sharing saves exactly T - 1 filter networks; everything else is per block as before."""
+    from tfatoms.models.base import example_batch
+
+    f, ff, t, max_z = 16, 12, 3, 9
+    n_rbf = 26                                              # centres 0, 0.5, ..., 12.5 A
+    embedding = (max_z + 1) * f
+    rbf = 2 * n_rbf                                         # centres and widths (weights, not trainable)
+    filter_net = (n_rbf * ff + ff) + (ff * ff + ff)         # Dense(n_rbf -> ff), Dense(ff -> ff)
+    block = f * ff + (ff * f + f) + (f * f + f)             # in2f (no bias), f2out, dense
+    head = (f * (f // 2) + f // 2) + (f // 2 + 1)           # output_hidden, output
+    counts = {}
+    for shared in (False, True):
+        model = SchNet(**SHARED_SIZES, shared_filters=shared)
+        model(example_batch())
+        assert model.rbf.centres.shape == (n_rbf,)
+        counts[shared] = model.count_params()
+        assert sum(int(np.prod(v.shape)) for v in model.weights) == counts[shared]
+    assert counts[False] == embedding + rbf + t * (block + filter_net) + head
+    assert counts[True] == embedding + rbf + t * block + filter_net + head
+    assert counts[False] - counts[True] == (t - 1) * filter_net
+
+
+def test_shared_filters_are_the_same_variables_in_every_block(qm9):
+    """One set of filter variables, used by every block (listed once); in2f, f2out and dense stay per block. The
+    gradient of a shared variable is the sum of the per-block gradients of an unshared model with the same weights,
+    and a gradient step moves every block's filters identically."""
+    import keras
+    import tensorflow as tf
+
+    model = SchNet(**SHARED_SIZES, shared_filters=True, dtype="float64")
+    batch = build_batch([qm9.atoms(5), qm9.atoms(9)], dtype=np.float64)
+    model(batch)
+    first = filter_variables(model.interactions[0])
+    for block in model.interactions[1:]:
+        assert all(a is b for a, b in zip(filter_variables(block), first))
+        for name in ("in2f", "f2out", "dense"):
+            assert getattr(block, name).kernel is not getattr(model.interactions[0], name).kernel
+    ids = [id(v) for v in model.trainable_variables]
+    assert len(ids) == len(set(ids)) and all(any(v is w for w in model.trainable_variables) for v in first)
+
+    # the unshared model with every block's filter network set to the shared one computes the same energy
+    unshared = SchNet(**SHARED_SIZES, dtype="float64")
+    unshared(batch)
+    t = SHARED_SIZES["n_interactions"]
+    assert len(unshared.trainable_variables) == len(model.trainable_variables) + 4 * (t - 1)
+    for name in ("embedding", "rbf", "output_hidden", "output_layer"):
+        getattr(unshared, name).set_weights(getattr(model, name).get_weights())
+    for b_shared, b_own in zip(model.interactions, unshared.interactions):
+        for name in ("in2f", "f2out", "dense"):
+            getattr(b_own, name).set_weights(getattr(b_shared, name).get_weights())
+        for own, shared in zip(filter_variables(b_own), first):
+            own.assign(shared)
+    np.testing.assert_allclose(np.asarray(unshared(batch)), np.asarray(model(batch)), rtol=1e-12)
+
+    def gradients(m, variables):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(m(batch) ** 2)
+        return [np.asarray(g) for g in tape.gradient(loss, variables)]
+
+    per_block = [gradients(unshared, filter_variables(b)) for b in unshared.interactions]
+    for g, *gs in zip(gradients(model, first), *per_block):
+        assert np.abs(gs[-1]).max() > 0
+        np.testing.assert_allclose(g, sum(gs), rtol=1e-10, atol=1e-14)
+
+    before = [v.numpy().copy() for v in first]
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(model(batch) ** 2)
+    keras.optimizers.SGD(learning_rate=1e-3).apply_gradients(
+        zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+    moved = [v.numpy() for v in first]
+    assert not any(np.array_equal(m, b) for m, b in zip(moved, before))
+    for block in model.interactions:
+        for v, m in zip(filter_variables(block), moved):
+            np.testing.assert_array_equal(v.numpy(), m)
+
+
+def test_shared_filters_config_and_file_round_trip(qm9, tmp_path):
+    import keras
+
+    model = SchNet(**SHARED_SIZES, shared_filters=True, dtype="float64")
+    batch = build_batch([qm9.atoms(3)], dtype=np.float64)
+    e = np.asarray(model(batch))
+    config = model.get_config()
+    assert config["shared_filters"] is True and SchNet().get_config()["shared_filters"] is False
+    rebuilt = SchNet.from_config(config)
+    rebuilt(batch)
+    assert rebuilt.shared_filters and rebuilt.get_config() == config
+    assert rebuilt.count_params() == model.count_params()
+    rebuilt.set_weights(model.get_weights())
+    np.testing.assert_allclose(np.asarray(rebuilt(batch)), e, rtol=1e-12)
+    # a config written before the option existed (no key) is the unshared model
+    old = SchNet.from_config({k: v for k, v in config.items() if k != "shared_filters"})
+    assert not old.shared_filters and old.get_config()["shared_filters"] is False
+
+    model.save(tmp_path / "shared.keras")
+    loaded = keras.saving.load_model(tmp_path / "shared.keras")
+    assert loaded.shared_filters and loaded.count_params() == model.count_params()
+    for block in loaded.interactions[1:]:
+        assert all(a is b for a, b in zip(filter_variables(block), filter_variables(loaded.interactions[0])))
+    np.testing.assert_allclose(np.asarray(loaded(batch)), e, rtol=1e-12)
+    with pytest.raises(ValueError, match="shared_filters"):
+        SchNet(shared_filters="yes")
+    with pytest.raises(ValueError, match="filter_network"):       # a network CFConv(8) would not have created
+        CFConv(8, filter_network=CFConv(6).filter_network)
+    with pytest.raises(ValueError, match="filter_network"):
+        CFConv(6, second_filter_activation="linear", filter_network=CFConv(6).filter_network)
+
+
+def test_shared_filters_invariances_and_forces(qm9):
+    model = small(SchNet, shared_filters=True)
+    check_invariances(model, qm9.atoms(1234))
+    check_forces_match_finite_differences(model, qm9.atoms(777))
 
 
 @pytest.mark.parametrize("model_cls", [SchNet, DTNN])

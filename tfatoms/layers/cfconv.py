@@ -18,6 +18,12 @@ the filter (``cutoff=rc``), so the energy is smooth when atoms cross the
 cutoff sphere, and a linear last filter layer
 (``second_filter_activation="linear"``).
 
+Shared filters (thesis sec. 5.2.1, Tables 5.1/5.2): a :class:`CFConv` (or
+:class:`SchNetInteraction`) given ``filter_network=`` another one's
+``filter_network`` uses that very filter-generating network (the same Dense
+layers and variables) instead of creating its own; :class:`~tfatoms.models.SchNet`
+with ``shared_filters=True`` shares one across all its interaction blocks.
+
 SchNet interaction block (Fig. 4.2, middle; residual eq. 4.7)::
 
     v_i = Dense(F)(ssp(Dense(F)(cfconv(Dense(n_filters, no bias)(x))_i)))
@@ -70,6 +76,15 @@ class CFConv(keras.layers.Layer):
             layers before it use shifted softplus.
         aggregation: ``"sum"`` (eq. 4.5) or ``"mean"`` over the neighbours of
             ``i`` (eq. 4.14, periodic systems).
+        filter_network: ``None`` (default) creates this layer's own
+            filter-generating network; another CFConv's ``filter_network``
+            (a list of ``filter_layers`` Dense layers of ``n_filters`` units
+            with the activations above) shares it: both layers then compute
+            their filters with the same variables (thesis sec. 5.2.1, "shared"
+            rows of Tables 5.1/5.2). It is not part of :meth:`get_config` (not
+            serializable on its own): the owner that shares it, e.g.
+            :class:`~tfatoms.models.SchNet` with ``shared_filters=True``,
+            recreates the sharing from its own config.
 
     Call arguments:
         x: ``(n_atoms, n_filters)`` float, atom features ``x_j``.
@@ -84,11 +99,13 @@ class CFConv(keras.layers.Layer):
 
     Weights (``get_weights`` order): for each filter layer ``k``, kernel
     ``(n_in, n_filters)`` then bias ``(n_filters,)``, with ``n_in = n_rbf``
-    for the first layer.
+    for the first layer. A shared filter network's variables are listed once,
+    by the first layer that tracks them (its owner's ``weights`` deduplicate).
     """
 
     def __init__(self, n_filters: int, cutoff: float | None = None, filter_layers: int = 2,
-                 second_filter_activation: str = "ssp", aggregation: str = "sum", **kwargs):
+                 second_filter_activation: str = "ssp", aggregation: str = "sum", filter_network=None,
+                 **kwargs):
         super().__init__(**kwargs)
         self.n_filters = positive_int(n_filters, "n_filters")
         self.cutoff = None if cutoff is None else _positive_float(cutoff, "cutoff")
@@ -99,23 +116,41 @@ class CFConv(keras.layers.Layer):
         if aggregation not in ("sum", "mean"):
             raise ValueError(f"aggregation must be 'sum' or 'mean', got {aggregation!r}")
         self.aggregation = aggregation
-        self.filter_network = [
-            keras.layers.Dense(
-                self.n_filters,
-                activation=(_ACTIVATIONS[second_filter_activation] if k == self.filter_layers - 1
-                            else shifted_softplus),
-                dtype=self.dtype_policy, name=f"filter_{k}")
-            for k in range(self.filter_layers)
-        ]
+        if filter_network is None:
+            self.filter_network = [
+                keras.layers.Dense(
+                    self.n_filters,
+                    activation=(_ACTIVATIONS[second_filter_activation] if k == self.filter_layers - 1
+                                else shifted_softplus),
+                    dtype=self.dtype_policy, name=f"filter_{k}")
+                for k in range(self.filter_layers)
+            ]
+        else:
+            self.filter_network = self._checked_filter_network(filter_network)
         self.cutoff_fn = None if self.cutoff is None else CosineCutoff(self.cutoff, dtype=self.dtype_policy,
                                                                         name="cutoff_fn")
+
+    def _checked_filter_network(self, filter_network):
+        """``filter_network`` as a list after checking it is the network this layer would create."""
+        layers = list(filter_network)
+        activations = [shifted_softplus] * (self.filter_layers - 1) + [_ACTIVATIONS[self.second_filter_activation]]
+        if len(layers) != self.filter_layers or not all(
+                isinstance(dense, keras.layers.Dense) and dense.units == self.n_filters
+                and dense.activation is keras.activations.get(act) for dense, act in zip(layers, activations)):
+            raise ValueError(f"filter_network must be {self.filter_layers} Dense layers of {self.n_filters} units "
+                             f"(last activation {self.second_filter_activation!r}), as CFConv(n_filters="
+                             f"{self.n_filters}, filter_layers={self.filter_layers}) creates; got {layers!r}")
+        return layers
 
     def build(self, x_shape, rbf_shape):
         if x_shape[-1] is not None and x_shape[-1] != self.n_filters:
             raise ValueError(f"CFConv expects x with {self.n_filters} features, got shape {tuple(x_shape)}")
         n_in = rbf_shape[-1]
         for dense in self.filter_network:
-            dense.build((None, n_in))
+            if not dense.built:                  # a shared network is built by the first layer that uses it
+                dense.build((None, n_in))
+            elif n_in is not None and dense.kernel.shape[0] != n_in:
+                raise ValueError(f"the shared filter network takes {dense.kernel.shape[0]} inputs, got {n_in}")
             n_in = self.n_filters
 
     def filters(self, rbf, distances=None):
@@ -154,8 +189,10 @@ class SchNetInteraction(keras.layers.Layer):
     Args:
         n_features: atom feature size ``F`` (64 in SchNet).
         n_filters: number of convolution filters (64 in SchNet).
-        cutoff, filter_layers, second_filter_activation, aggregation: passed
-            to :class:`CFConv`.
+        cutoff, filter_layers, second_filter_activation, aggregation,
+            filter_network: passed to :class:`CFConv` (``filter_network``: another
+            block's ``cfconv.filter_network`` to share it, thesis sec. 5.2.1;
+            not in :meth:`get_config`).
 
     Call arguments:
         x: ``(n_atoms, n_features)`` float.
@@ -173,7 +210,7 @@ class SchNetInteraction(keras.layers.Layer):
 
     def __init__(self, n_features: int = 64, n_filters: int = 64, cutoff: float | None = None,
                  filter_layers: int = 2, second_filter_activation: str = "ssp", aggregation: str = "sum",
-                 **kwargs):
+                 filter_network=None, **kwargs):
         super().__init__(**kwargs)
         self.n_features = positive_int(n_features, "n_features")
         self.n_filters = positive_int(n_filters, "n_filters")
@@ -181,7 +218,7 @@ class SchNetInteraction(keras.layers.Layer):
         self.in2f = keras.layers.Dense(self.n_filters, use_bias=False, dtype=policy, name="in2f")
         self.cfconv = CFConv(self.n_filters, cutoff=cutoff, filter_layers=filter_layers,
                              second_filter_activation=second_filter_activation, aggregation=aggregation,
-                             dtype=policy, name="cfconv")
+                             filter_network=filter_network, dtype=policy, name="cfconv")
         self.f2out = keras.layers.Dense(self.n_features, activation=shifted_softplus, dtype=policy, name="f2out")
         self.dense = keras.layers.Dense(self.n_features, dtype=policy, name="dense")
 

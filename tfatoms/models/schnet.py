@@ -15,6 +15,10 @@ radial basis then has to cover every distance that occurs (``rbf_cutoff``).
 ``cutoff`` switches on the schnetpack 2 cosine cutoff on the filters
 (thesis sec. 4.5 trains QM9 with a 4 A cutoff at equal accuracy); the
 neighbour list must then use the same cutoff.
+
+``shared_filters=True`` shares one filter-generating network ``W(d)`` across
+the T interaction blocks (thesis sec. 5.2.1, the "shared" rows of Tables 5.1
+and 5.2); the default gives every block its own, as the thesis does after sec. 5.2.1.
 """
 from __future__ import annotations
 
@@ -77,6 +81,14 @@ class SchNet(AtomwisePropertyModel):
             the neighbours of each atom, ``"sum"`` (default, eq. 4.5) or
             ``"mean"`` (divide by the number of neighbour pairs of ``i``,
             eq. 4.14, for periodic systems); see :class:`CFConv`.
+        shared_filters: ``False`` (default, the original SchNet: each
+            interaction block has its own filter-generating network) or
+            ``True``: all ``T`` blocks use one and the same filter-generating
+            network (the ``filter_layers`` Dense layers mapping the radial basis
+            to ``W(d)``; thesis sec. 5.2.1, the "shared" rows of Tables 5.1/5.2),
+            which saves ``T - 1`` filter networks of parameters; in2f, f2out and
+            dense stay per block. The shared variables belong to block 0 and are
+            listed once, in block 0's place of the weights order.
         e_mu, e_sigma, element_references: output scaling and per-element
             references of :class:`AtomwiseReadout` (thesis sec. 3.4):
             ``E = sum_i (e_sigma * E_hat_i + e_mu + element_references[Z_i])``,
@@ -102,7 +114,8 @@ class SchNet(AtomwisePropertyModel):
                  rbf_cutoff: float = 30.0, rbf_spacing: float = 0.1, gamma: float = 10.0,
                  cutoff: float | None = None, filter_layers: int = 2, second_filter_activation: str = "ssp",
                  aggregation: str = "sum", e_mu=0.0, e_sigma=1.0, element_references=None, max_z: int = 100,
-                 return_atomwise: bool = False, cfconv_aggregation: str = "sum", **kwargs):
+                 return_atomwise: bool = False, cfconv_aggregation: str = "sum", shared_filters: bool = False,
+                 **kwargs):
         super().__init__(**kwargs)
         self.n_features = positive_int(n_features, "n_features")
         self.n_interactions = positive_int(n_interactions, "n_interactions")
@@ -110,17 +123,23 @@ class SchNet(AtomwisePropertyModel):
         self.cutoff = None if cutoff is None else _positive_float(cutoff, "cutoff")
         if cfconv_aggregation not in ("sum", "mean"):
             raise ValueError(f"cfconv_aggregation must be 'sum' or 'mean', got {cfconv_aggregation!r}")
+        if not isinstance(shared_filters, (bool, np.bool_)):
+            raise ValueError(f"shared_filters must be True or False, got {shared_filters!r}")
+        self.shared_filters = bool(shared_filters)
         self.max_z = positive_int(max_z, "max_z")
         dt = self.dtype_policy
         self.embedding = AtomEmbedding(self.n_features, max_z=max_z, dtype=dt, name="embedding")
         self.rbf = GaussianRBF(cutoff=rbf_cutoff if cutoff is None else min(rbf_cutoff, cutoff),
                                spacing=rbf_spacing, gamma=gamma, dtype=dt, name="rbf")
-        self.interactions = [
-            SchNetInteraction(self.n_features, self.n_filters, cutoff=cutoff, filter_layers=filter_layers,
-                              second_filter_activation=second_filter_activation,
-                              aggregation=cfconv_aggregation, dtype=dt, name=f"interaction_{t}")
-            for t in range(self.n_interactions)
-        ]
+        interactions = []
+        for t in range(self.n_interactions):
+            shared = interactions[0].cfconv.filter_network if self.shared_filters and t else None
+            interactions.append(
+                SchNetInteraction(self.n_features, self.n_filters, cutoff=cutoff, filter_layers=filter_layers,
+                                  second_filter_activation=second_filter_activation,
+                                  aggregation=cfconv_aggregation, filter_network=shared, dtype=dt,
+                                  name=f"interaction_{t}"))
+        self.interactions = interactions
         self.output_hidden = keras.layers.Dense(max(1, self.n_features // 2), activation=shifted_softplus,
                                                 dtype=dt, name="output_hidden")
         self.output_layer = keras.layers.Dense(1, dtype=dt, name="output")
@@ -132,7 +151,7 @@ class SchNet(AtomwisePropertyModel):
                             cutoff=cutoff, filter_layers=filter_layers,
                             second_filter_activation=second_filter_activation, aggregation=aggregation,
                             max_z=max_z, return_atomwise=bool(return_atomwise),
-                            cfconv_aggregation=cfconv_aggregation)
+                            cfconv_aggregation=cfconv_aggregation, shared_filters=self.shared_filters)
 
     def representation(self, batch):
         """Atom-wise features ``x^T`` (n_atoms, F) after the last interaction block."""

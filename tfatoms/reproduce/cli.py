@@ -112,3 +112,23 @@ def check_reference(parser, args) -> None:
         reference_calculator(args.reference)
     except (ValueError, ImportError) as exc:
         parser.error(f"--reference {args.reference}: {exc}")
+
+
+def add_start_option(parser):
+    """``--start qm9|rdkit``: where MD17 molecules start (:func:`tfatoms.data.md17.md17_start`); QM9 through
+    :func:`start_qm9`."""
+    parser.add_argument("--start", choices=("qm9", "rdkit"), default="qm9",
+                        help="starting geometries from QM9 where the molecule is in it (default), or all from RDKit")
+
+
+def start_qm9(parser, args):
+    """The QM9 of ``--start qm9`` (loaded from ``args.cache_dir``), ``None`` for ``--start rdkit``; a missing
+    qm9pack is a usage error naming the way out."""
+    if args.start != "qm9":
+        return None
+    from tfatoms.data.qm9 import load_qm9
+
+    try:
+        return load_qm9(args.cache_dir)
+    except ImportError as exc:
+        parser.error(f"--start qm9: {exc}; or use --start rdkit")

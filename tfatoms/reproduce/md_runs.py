@@ -34,8 +34,11 @@ def all_pairs_rbf_cutoff(data) -> float:
     return float(np.ceil(d_max + 1.0))
 
 
-def thesis_schnet(train, rbf_cutoff: float, n_features: int = 64, n_interactions: int = 3):
-    """The thesis SchNet (all pairs), references and per-atom scaling fitted on the training part ``train``."""
+def thesis_schnet(train, rbf_cutoff: float, n_features: int = 64, n_interactions: int = 3,
+                  shared_filters: bool = False):
+    """The thesis SchNet (all pairs), references and per-atom scaling fitted on the training part ``train``;
+    ``shared_filters=True``: one filter-generating network for all interaction blocks (thesis sec. 5.2.1, Table 5.1
+    "shared")."""
     from tfatoms.models import SchNet, fit_atom_refs, per_atom_scaling
 
     numbers = [train.numbers[train.atom_slice(k)] for k in range(len(train))]
@@ -43,7 +46,7 @@ def thesis_schnet(train, rbf_cutoff: float, n_features: int = 64, n_interactions
     refs = fit_atom_refs(numbers, energies)
     e_mu, e_sigma = per_atom_scaling(numbers, energies, refs)
     return SchNet(n_features=n_features, n_interactions=n_interactions, rbf_cutoff=rbf_cutoff, e_mu=e_mu,
-                  e_sigma=e_sigma, element_references=refs)
+                  e_sigma=e_sigma, element_references=refs, shared_filters=shared_filters)
 
 
 def thesis_loss(rho: float | None):
@@ -56,15 +59,16 @@ def thesis_loss(rho: float | None):
 
 def fit_thesis_schnet(data, parts: dict, src: dict, checkpoint, steps: int, lr=(1e-3, 1e-5), n_features: int = 64,
                       n_interactions: int = 3, rho: float | None = 0.01, rbf_cutoff: float | None = None,
-                      seed: int = 0, **fit_kwargs):
+                      seed: int = 0, shared_filters: bool = False, **fit_kwargs):
     """Train :func:`thesis_schnet` on ``parts["train"]`` of ``data`` (batches ``src``) with :func:`thesis_loss`
     for ``steps`` steps, Adam with a cosine decay ``lr = (start, end)`` or (``lr=None``) the thesis' schedule;
     resumable from ``checkpoint``; the best validation epoch kept. ``fit_kwargs`` go to ``BatchTrainer.fit``
-    (``time_limit_s``, ``patience``, ``progress``). Returns ``(model, trainer, result)``."""
+    (``time_limit_s``, ``patience``, ``progress``); ``shared_filters`` goes to :func:`thesis_schnet`. Returns
+    ``(model, trainer, result)``."""
     from tfatoms.train.trainer import BatchTrainer, budget_learning_rate, thesis_learning_rate
 
     rbf_cutoff = all_pairs_rbf_cutoff(data) if rbf_cutoff is None else rbf_cutoff
-    model = thesis_schnet(data.subset(parts["train"]), rbf_cutoff, n_features, n_interactions)
+    model = thesis_schnet(data.subset(parts["train"]), rbf_cutoff, n_features, n_interactions, shared_filters)
     schedule = thesis_learning_rate() if lr is None else budget_learning_rate(*lr, steps)
     trainer = BatchTrainer(model, learning_rate=schedule, loss=thesis_loss(rho), monitor="combined_mae")
     result = trainer.fit(src["train"], src["val"], checkpoint, max_steps=steps, seed=seed, **fit_kwargs)
