@@ -18,8 +18,8 @@ Here, per molecule:
   * KRR-CM: :class:`sklearn.kernel_ridge.KernelRidge` on a precomputed Matern (nu = 5/2, the GDML kernel) Gram
     matrix (:class:`sklearn.gaussian_process.kernels.Matern`) of the unsorted Coulomb matrix of :mod:`dscribe`
     (``CoulombMatrix(permutation="none")``: the atoms in the trajectory's fixed order, the upper triangle as the
-    feature vector); the length scale (1/4 to 512 times the median distance between training features) and the
-    regularisation (1e-14 to 1e-3) are chosen on the validation part, the test MAE of that model reported. The
+    feature vector); the length scale (1/4 to 8,192 times the median distance between training features) and the
+    regularisation (1e-16 to 1e-3) are chosen on the validation part, the test MAE of that model reported. The
     smoothest models win (a trajectory at 500 K is nearly harmonic), at the edge of what a float64 Cholesky
     resolves; scipy's ill-conditioning warnings are silenced, the validation MAE judges each model.
 
@@ -68,8 +68,8 @@ BUDGETS = {
 MOLECULES = ("benzene", "toluene", "malonaldehyde", "salicylic_acid")     # thesis Table 3.2
 N_FEATURES, N_FACTORS = 30, 60          # thesis sec. 3.5
 KRR_SELECT_MAX = 5_000                  # training frames the KRR grid search uses at most
-KRR_LENGTH_FACTORS = tuple(2.0 ** k for k in range(-2, 10))     # x the median training distance of the features
-KRR_ALPHAS = tuple(10.0 ** k for k in range(-14, -2))    # 1e-14 .. 1e-3
+KRR_LENGTH_FACTORS = tuple(2.0 ** k for k in range(-2, 14))     # x the median training distance of the features
+KRR_ALPHAS = tuple(10.0 ** k for k in range(-16, -2))    # 1e-16 .. 1e-3
 MATERN_NU = 2.5                         # GDML's (Chmiela et al. 2017) Matern kernel
 
 
