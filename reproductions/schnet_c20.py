@@ -83,7 +83,6 @@ def parse_args(argv=None):
 if __name__ == "__main__":
     parse_args()            # --help and bad switches answer before TensorFlow loads
 
-import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import tfatoms._tensorflow  # noqa: E402,F401  (TensorFlow without its start-up log lines)
@@ -95,7 +94,7 @@ from tfatoms.calculators import TfatomsCalculator  # noqa: E402
 from tfatoms.data.molecular_md import C20_PROTOCOL, START_NOISE, c20_cage, cached_md_dataset  # noqa: E402
 from tfatoms.data.reference import reference_calculator, relax  # noqa: E402
 from tfatoms.inference.molecular import (bond_lengths, cage_distributions, distinct_lengths,  # noqa: E402
-                                         vibrational_frequencies)
+                                         time_calls, vibrational_frequencies)
 from tfatoms.inference.pimd import ipi_md  # noqa: E402
 from tfatoms.reproduce import ResultsWriter  # noqa: E402
 from tfatoms.reproduce.md_runs import (all_pairs_rbf_cutoff, batches, fit_thesis_schnet, model_copy, split,  # noqa: E402
@@ -138,19 +137,6 @@ def relaxed_pair(model64, reference: str, seed: int):
     ref, f_ref, n_ref = relax(start, reference, RELAX_FMAX_REFERENCE, steps=2000)
     return ours, ref, dict(model_fmax_eV_A=f_ours, model_steps=n_ours, reference_fmax_eV_A=f_ref,
                            reference_steps=n_ref)
-
-
-def time_calls(calc, atoms, n: int) -> float:
-    """Seconds per energy+force call of ``calc`` on slightly moved copies of ``atoms`` (after one warm-up)."""
-    a = atoms.copy()
-    a.calc = calc
-    a.get_forces()
-    rng = np.random.default_rng(0)
-    t0 = time.perf_counter()
-    for _ in range(n):
-        a.positions = atoms.positions + rng.normal(scale=0.01, size=atoms.positions.shape)
-        a.get_forces()
-    return (time.perf_counter() - t0) / n
 
 
 def md_runs(model, start, b, seed, progress=True):

@@ -1,5 +1,6 @@
 """Properties of one molecule from any ASE calculator (a reference method or a tfatoms model): bond lengths,
-normal modes, and the distance distributions of an MD trajectory (thesis sec. 5.3, Figs. 5.4-5.6 on C20)."""
+normal modes and the experimental lines they match, the distance distributions of an MD trajectory (thesis sec. 5.3,
+Figs. 5.4-5.6 on C20; ``reproductions/schnet_c60.py`` on C60), and the time of one energy+force call."""
 from __future__ import annotations
 
 import numpy as np
@@ -48,6 +49,32 @@ def normal_modes(atoms, calculator, delta: float = 0.005, nfree: int = 2, workdi
 def vibrational_frequencies(atoms, calculator, **kwargs) -> np.ndarray:
     """The ``3 N - 6`` largest of :func:`normal_modes` (a non-linear molecule's vibrations), cm^-1, ascending."""
     return normal_modes(atoms, calculator, **kwargs)[6:]
+
+
+def closest_modes(frequencies, lines) -> np.ndarray:
+    """For each of the experimental ``lines`` (cm^-1), the index into ``frequencies`` (cm^-1) of the mode closest
+    to it in frequency: an assignment by position only (no symmetry, no intensity), so a degenerate level gives
+    any one of its modes, and two lines may pick the same mode when the spectrum has nothing closer."""
+    f = np.asarray(frequencies, float).reshape(-1)
+    x = np.asarray(lines, float).reshape(-1)
+    if not len(f):
+        raise ValueError("no frequencies to match the lines to")
+    return np.abs(f[None, :] - x[:, None]).argmin(axis=1)
+
+
+def time_calls(calc, atoms, n: int) -> float:
+    """Seconds per energy+force call of ``calc`` on slightly moved copies of ``atoms`` (after one warm-up)."""
+    import time
+
+    a = atoms.copy()
+    a.calc = calc
+    a.get_forces()
+    rng = np.random.default_rng(0)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        a.positions = atoms.positions + rng.normal(scale=0.01, size=atoms.positions.shape)
+        a.get_forces()
+    return (time.perf_counter() - t0) / n
 
 
 def cage_distributions(positions) -> dict[str, np.ndarray]:

@@ -130,6 +130,18 @@ REFERENCES: dict[str, Reference] = {
     "thesis/schnet_c20/max_frequency_error": Reference(1.0, "%", "thesis sec. 5.3, Fig. 5.5", "largest error ~1 % of the DFT frequency"),
     "thesis/schnet_c20/dft_seconds": Reference(11.0, "s", "thesis sec. 5.3", "one DFT single point on 32 CPU cores"),
     "thesis/schnet_c20/schnet_seconds": Reference(0.010, "s", "thesis sec. 5.3", "one SchNet prediction, GTX1080"),
+    # Experiment on C60 for reproductions/schnet_c60.py (the thesis' C20 protocol on real C60 DFT data). Bonds:
+    # gas-phase electron diffraction of the vapour from an oven-nozzle at 730 C, thermal-average r_g (not r_e),
+    # estimated 2-sigma uncertainties in parentheses. IR: the four T1u fundamentals of solid C60 films at room
+    # temperature (anharmonic fundamentals in the solid, not harmonic frequencies of the free molecule); other
+    # reports of the same lines differ by about 1 cm^-1.
+    "experiment/c60/bond_66": Reference(1.401, "A", "Hedberg et al., Science 254, 410 (1991)", "r_g 1.401(10) A, the bond fusing two six-membered rings (6:6, 'double', 30 bonds)"),
+    "experiment/c60/bond_56": Reference(1.458, "A", "Hedberg et al., Science 254, 410 (1991)", "r_g 1.458(6) A, the bond fusing a five- and a six-membered ring (5:6, 'single', 60 bonds)"),
+    "experiment/c60/diameter": Reference(7.113, "A", "Hedberg et al., Science 254, 410 (1991)", "7.113(10) A, diameter of the sphere of the atoms"),
+    "experiment/c60/ir_t1u_1": Reference(527.0, "cm^-1", "Kraetschmer et al., Nature 347, 354 (1990); Chase, Herron & Holler, J. Phys. Chem. 96, 4262 (1992)", "T1u(1), solid C60 film, room temperature"),
+    "experiment/c60/ir_t1u_2": Reference(577.0, "cm^-1", "Kraetschmer et al., Nature 347, 354 (1990); Chase, Herron & Holler, J. Phys. Chem. 96, 4262 (1992)", "T1u(2), solid C60 film, room temperature"),
+    "experiment/c60/ir_t1u_3": Reference(1183.0, "cm^-1", "Kraetschmer et al., Nature 347, 354 (1990); Chase, Herron & Holler, J. Phys. Chem. 96, 4262 (1992)", "T1u(3), solid C60 film, room temperature"),
+    "experiment/c60/ir_t1u_4": Reference(1429.0, "cm^-1", "Kraetschmer et al., Nature 347, 354 (1990); Chase, Herron & Holler, J. Phys. Chem. 96, 4262 (1992)", "T1u(4), solid C60 film, room temperature"),
     "thesis/schnet_qm9_110k/homo/mae": Reference(0.95, "kcal/mol", "thesis Table 4.2"),
     "thesis/schnet_qm9_110k/lumo/mae": Reference(0.78, "kcal/mol", "thesis Table 4.2"),
     "thesis/schnet_qm9_110k/gap/mae": Reference(1.45, "kcal/mol", "thesis Table 4.2"),
