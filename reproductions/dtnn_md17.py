@@ -53,8 +53,9 @@ from __future__ import annotations
 
 import sys
 
-from tfatoms.reproduce.cli import (add_reference_option, add_start_option, budget_name, check_reference, positive,
-                                   reproduction_parser, results_name, start_qm9)
+from tfatoms.reproduce.cli import (add_molecules_option, add_reference_option, add_start_option, budget_name,
+                                   check_molecules, check_reference, positive, reproduction_parser, results_name,
+                                   start_qm9)
 
 BUDGETS = {
     "quick": dict(md_steps=400, interval=4, n_train=[50], n_val=10, n_test=40, steps=lambda n: 20,
@@ -74,12 +75,9 @@ MATERN_NU = 2.5                         # GDML's (Chmiela et al. 2017) Matern ke
 
 
 def parse_args(argv=None):
-    from tfatoms.data.md17 import MD17_SMILES
-
     p, _ = reproduction_parser(__doc__, "dtnn_md17", "the thesis' N = 25k/50k/100k, SGD 1e-4, 3,000 epochs "
                                                      "(GPU-sized)")
-    p.add_argument("--molecules", default=",".join(MOLECULES),
-                   help="comma-separated MD17 molecules (default Table 3.2's four: %(default)s)")
+    add_molecules_option(p, MOLECULES, "default Table 3.2's four")
     add_reference_option(p, "the MD")
     add_start_option(p)
     p.add_argument("--interactions", type=positive(int), nargs="+", default=[1, 2, 3],
@@ -88,12 +86,7 @@ def parse_args(argv=None):
     p.add_argument("--max-steps", type=positive(int), help="training steps per DTNN (overrides the budget's)")
     p.add_argument("--no-krr", action="store_true", help="skip the KRR-CM baseline (Table 3.3)")
     args = p.parse_args(argv)
-    names = [n.strip() for n in args.molecules.split(",") if n.strip()]
-    unknown = [n for n in names if n not in MD17_SMILES]
-    if not names or unknown:
-        p.error(f"--molecules: {', '.join(unknown) or 'none given'}: the MD17 molecules are "
-                f"{', '.join(MD17_SMILES)}")
-    args.molecule_list = list(dict.fromkeys(names))
+    check_molecules(p, args)
     args.interactions = list(dict.fromkeys(args.interactions))
     b = BUDGETS[budget_name(args)]
     frames = b["md_steps"] // b["interval"]

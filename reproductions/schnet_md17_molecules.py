@@ -32,8 +32,9 @@ from __future__ import annotations
 
 import sys
 
-from tfatoms.reproduce.cli import (add_reference_option, add_start_option, budget_name, check_reference, positive,
-                                  reproduction_parser, results_name, start_qm9)
+from tfatoms.reproduce.cli import (add_molecules_option, add_reference_option, add_start_option, budget_name,
+                                  check_molecules, check_reference, positive, reproduction_parser, results_name,
+                                  start_qm9)
 
 BUDGETS = {
     "quick": dict(md_steps=400, interval=4, n_train=50, n_val=10, n_test=40, steps=20, lr=(1e-3, 1e-4)),
@@ -51,8 +52,7 @@ def parse_args(argv=None):
     from tfatoms.data.md17 import MD17_SMILES
 
     p, _ = reproduction_parser(__doc__, "schnet_md17_molecules", "the thesis' N = 50,000 (GPU-sized)")
-    p.add_argument("--molecules", default=",".join(MD17_SMILES),
-                   help="comma-separated MD17 molecules (default all eight: %(default)s)")
+    add_molecules_option(p, MD17_SMILES, "default all eight")
     add_reference_option(p, "the MD")
     add_start_option(p)
     p.add_argument("--max-steps", type=positive(int), help="training steps per model (overrides the budget's)")
@@ -65,12 +65,7 @@ def parse_args(argv=None):
     p.add_argument("--gdml-max-memory", type=positive(int), metavar="GB",
                    help="memory sgdml may use before it switches to its iterative solver (default: all)")
     args = p.parse_args(argv)
-    names = [n.strip() for n in args.molecules.split(",") if n.strip()]
-    unknown = [n for n in names if n not in MD17_SMILES]
-    if not names or unknown:
-        p.error(f"--molecules: {', '.join(unknown) or 'none given'}: the MD17 molecules are "
-                f"{', '.join(MD17_SMILES)}")
-    args.molecule_list = list(dict.fromkeys(names))
+    check_molecules(p, args)
     check_reference(p, args)
     if args.gdml:
         import importlib.util

@@ -132,3 +132,23 @@ def start_qm9(parser, args):
         return load_qm9(args.cache_dir)
     except ImportError as exc:
         parser.error(f"--start qm9: {exc}; or use --start rdkit")
+
+
+def add_molecules_option(parser, default, what: str = "default"):
+    """``--molecules a,b,...``: MD17 molecules (:data:`tfatoms.data.md17.MD17_SMILES`), ``default`` a sequence of
+    them (``what`` says which in the help). Check the parsed value with :func:`check_molecules`."""
+    parser.add_argument("--molecules", default=",".join(default),
+                        help=f"comma-separated MD17 molecules ({what}: %(default)s)")
+
+
+def check_molecules(parser, args) -> None:
+    """Refuse an empty ``--molecules`` or a name that is not an MD17 molecule (exit 2, naming it); sets
+    ``args.molecule_list`` (in the order given, duplicates dropped)."""
+    from tfatoms.data.md17 import MD17_SMILES
+
+    names = [n.strip() for n in args.molecules.split(",") if n.strip()]
+    unknown = [n for n in names if n not in MD17_SMILES]
+    if not names or unknown:
+        parser.error(f"--molecules: {', '.join(unknown) or 'none given'}: the MD17 molecules are "
+                     f"{', '.join(MD17_SMILES)}")
+    args.molecule_list = list(dict.fromkeys(names))
