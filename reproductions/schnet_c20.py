@@ -92,7 +92,7 @@ from ase import units  # noqa: E402
 
 from tfatoms.calculators import TfatomsCalculator  # noqa: E402
 from tfatoms.data.molecular_md import C20_PROTOCOL, START_NOISE, c20_cage, cached_md_dataset  # noqa: E402
-from tfatoms.data.reference import reference_calculator, relax  # noqa: E402
+from tfatoms.data.reference import reference_calculator, relax, tight_kwargs  # noqa: E402
 from tfatoms.inference.molecular import (bond_lengths, cage_distributions, distinct_lengths,  # noqa: E402
                                          time_calls, vibrational_frequencies)
 from tfatoms.inference.pimd import ipi_md  # noqa: E402
@@ -134,7 +134,8 @@ def relaxed_pair(model64, reference: str, seed: int):
     start.positions += np.random.default_rng(np.random.SeedSequence([seed, 23])).normal(
         scale=START_NOISE, size=start.positions.shape)
     ours, f_ours, n_ours = relax(start, TfatomsCalculator(model64), RELAX_FMAX_MODEL, steps=2000)
-    ref, f_ref, n_ref = relax(start, reference, RELAX_FMAX_REFERENCE, steps=2000)
+    ref, f_ref, n_ref = relax(start, reference, RELAX_FMAX_REFERENCE, steps=2000,
+                              calculator_kwargs=tight_kwargs(reference))      # a converged SCF gradient
     return ours, ref, dict(model_fmax_eV_A=f_ours, model_steps=n_ours, reference_fmax_eV_A=f_ref,
                            reference_steps=n_ref)
 
@@ -233,7 +234,7 @@ def main(argv=None):
         print(f"warning: a relaxed cage lost its shape: {len(ours_bonds)} (SchNet) and {len(ref_bonds)} "
               f"(reference) bonds shorter than {BOND_CUTOFF} A, not 30; bond lengths are not compared", flush=True)
     f_ours = vibrational_frequencies(ours, TfatomsCalculator(model64))
-    f_ref = vibrational_frequencies(ref, reference_calculator(args.reference))
+    f_ref = vibrational_frequencies(ref, reference_calculator(args.reference, **tight_kwargs(args.reference)))
     freq_err = np.abs(f_ours - f_ref) / np.abs(f_ref)
     runs = md_runs(force_row["model"], ours, b, args.seed)
     t_model = time_calls(TfatomsCalculator(force_row["model"]), ours, 50)

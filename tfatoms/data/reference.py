@@ -145,6 +145,17 @@ def _lammpslib_class():
     return RunTypedLAMMPSlib
 
 
+#: tblite's SCF accuracy for relaxations and finite-difference Hessians: its default (1.0) leaves ~1e-3 eV/A of
+#: noise in the gradient, on which BFGS stalls (C20 with GFN2-xTB: 6e-4 eV/A after 600 steps; with 0.01, 6e-5 after 44)
+TIGHT_XTB_ACCURACY = 0.01
+
+
+def tight_kwargs(name: str) -> dict:
+    """:func:`reference_calculator` keyword arguments for a converged gradient: ``accuracy`` =
+    :data:`TIGHT_XTB_ACCURACY` for the xTB methods, none for the others (analytic or converged by default)."""
+    return {"accuracy": TIGHT_XTB_ACCURACY} if str(name).strip().lower() in ("gfn1-xtb", "gfn2-xtb") else {}
+
+
 def reference_calculator(name: str, **kwargs):
     """An ASE calculator for the reference method ``name``.
 
