@@ -199,15 +199,6 @@ def mean_predictor_mae(y: np.ndarray, parts: dict) -> float:
 # ----------------------------------------------------------------------------------------------------------------
 # DTNN on energies (thesis Table 3.2)
 
-def energy_batches(data, idx, batch_size: int = 32):
-    """:class:`~tfatoms.representations.padded.MoleculeBatches` of frames ``idx`` with their energies only."""
-    from tfatoms.representations.padded import MoleculeBatches
-
-    sub = data.subset(idx)
-    return MoleculeBatches(sub.numbers, sub.positions, sub.ptr, sub.properties["energy"], batch_size=batch_size,
-                           names=[f"configuration {int(k)}" for k in idx])
-
-
 def thesis_dtnn(train, n_interactions: int, rbf_cutoff: float):
     """The thesis DTNN (30 features, 60 factors, shared interaction weights) with ``E_mu``, ``E_sigma`` of the
     per-atom energy of ``train`` (thesis sec. 3.4; total energies, no element references)."""
@@ -264,13 +255,15 @@ def run_molecule(args, b: dict, budget_key: str, name: str, data) -> dict:
     """Mean predictor, KRR-CM and the DTNNs of one molecule, for each training size."""
     import keras
 
+    from tfatoms.reproduce.md_runs import batches
+
     y = np.asarray(data.properties["energy"], np.float64)
     steps_of = (lambda n: args.max_steps) if args.max_steps else b["steps"]
     out = {"n": {}}
     x = None if args.no_krr else cm_features(data)
     for n_train in args.n_train or b["n_train"]:
         parts = {k: np.asarray(v) for k, v in split_frames(len(data), n_train, b, args.seed).items()}
-        src = {k: energy_batches(data, v) for k, v in parts.items()}
+        src = {k: batches(data, v, forces=False) for k, v in parts.items()}    # energies only
         steps = steps_of(n_train)
         res = {"mean": mean_predictor_mae(y, parts), "dtnn": {}, "split": {k: len(v) for k, v in parts.items()}}
         for t in args.interactions:

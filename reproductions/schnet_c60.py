@@ -92,11 +92,11 @@ from tfatoms.data.atoms import AtomsData  # noqa: E402
 from tfatoms.data.molecular_md import START_NOISE  # noqa: E402
 from tfatoms.data.reference import relax  # noqa: E402
 from tfatoms.inference.molecular import (bond_lengths, cage_distributions, closest_modes,  # noqa: E402
-                                         distinct_lengths, normal_modes, time_calls)
+                                         length_groups, normal_modes, time_calls)
 from tfatoms.reproduce import ResultsWriter  # noqa: E402
-from tfatoms.reproduce.md_runs import all_pairs_rbf_cutoff, batches, fit_thesis_schnet, model_copy, split  # noqa: E402
+from tfatoms.reproduce.md_runs import (all_pairs_rbf_cutoff, batches, fit_thesis_schnet,  # noqa: E402
+                                      mean_predictor, model_copy, split)
 from tfatoms.reproduce.references import REFERENCES  # noqa: E402
-from tfatoms.train.metrics import energy_force_metrics  # noqa: E402
 
 KCAL = units.kcal / units.mol      # eV per kcal/mol
 MEV = 1000.0
@@ -120,15 +120,6 @@ def read_c60(p, path: str) -> AtomsData:
     if bad.any():
         p.error(f"--data {path}: non-finite energies or forces ({int(bad.sum())} atoms)")
     return data
-
-
-def mean_predictor(data: AtomsData, parts: dict) -> dict:
-    """:func:`energy_force_metrics` of predicting the training mean energy and mean force component for every test
-    frame."""
-    train, test = data.subset(parts["train"]), data.subset(parts["test"])
-    e, f = test.properties["energy"], test.properties["forces"]
-    return energy_force_metrics(np.full(len(test), train.properties["energy"].mean()), e, np.diff(test.ptr),
-                                np.full_like(f, train.properties["forces"].mean()), f)
 
 
 def relaxed_c60(model64, data: AtomsData, seed: int):
@@ -187,7 +178,7 @@ def main(argv=None):
                                                args.seed, patience=b["patience"])
     test = trainer.errors(src["test"])
     pred = trainer.predict(src["test"])
-    mean = mean_predictor(data, parts)
+    mean = mean_predictor(data, parts["train"], parts["test"])
 
     _, batch, _, _ = next(src["train"].batches())
     model64 = model_copy(model, batch, dtype="float64")
@@ -240,8 +231,8 @@ def main(argv=None):
         out.add_row(f"C-C bonds (< {BOND_CUTOFF:g} A) of the SchNet-relaxed cage", len(bonds), "",
                     note=f"C60 has {N_BONDS}", metric="bonds.model")
         if cage:
-            (b66, b56), groups = distinct_lengths(bonds, n=2), np.split(bonds, [int(np.argmax(np.diff(bonds))) + 1])
-            sizes = [len(g) for g in groups]
+            groups = length_groups(bonds, n=2)
+            (b66, b56), sizes = [g.mean() for g in groups], [len(g) for g in groups]
             out.add_row("6:6 bond length (shorter group), SchNet relaxed", b66, "A",
                         paper=REFERENCES["experiment/c60/bond_66"],
                         note=f"{sizes[0]} bonds (C60: 30), spread {np.ptp(groups[0]):.4f} A; experiment r_g at "

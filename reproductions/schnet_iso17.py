@@ -71,20 +71,10 @@ from ase import units  # noqa: E402
 from tfatoms.data.atoms import AtomsData  # noqa: E402
 from tfatoms.data.iso17 import iso17_datasets, iso17_isomers, iso17_split  # noqa: E402
 from tfatoms.reproduce import ResultsWriter  # noqa: E402
-from tfatoms.reproduce.md_runs import batches, fit_thesis_schnet  # noqa: E402
+from tfatoms.reproduce.md_runs import batches, fit_thesis_schnet, mean_predictor  # noqa: E402
 from tfatoms.reproduce.references import REFERENCES  # noqa: E402
 
 KCAL = units.kcal / units.mol           # eV per kcal/mol
-
-
-def mean_predictor(data: AtomsData, train, test) -> dict:
-    """The mean predictor's test errors (eV, eV/A): the mean training energy for every frame, zero forces (the mean
-    force component of MD frames)."""
-    e = data.properties["energy"]
-    f = np.concatenate([data.properties["forces"][data.atom_slice(int(k))] for k in test])
-    de = e[test] - e[train].mean()
-    return dict(energy_mae=float(np.abs(de).mean()), energy_rmse=float(np.sqrt((de ** 2).mean())),
-                forces_mae=float(np.abs(f).mean()), forces_rmse=float(np.sqrt((f ** 2).mean())))
 
 
 def main(argv=None):

@@ -117,6 +117,7 @@ def gdml_molecule(args, b: dict, budget_key: str, name: str, data) -> dict:
     errors (eV, eV/A: ``energy_mae``, ``forces_mae`` and RMSEs) and the sigma. The model is kept under
     ``--cache-dir``/runs, so a rerun does not refit it."""
     from tfatoms.models.gdml import SGDML_SIGMAS, GDMLModel, fit_gdml
+    from tfatoms.train.metrics import energy_force_metrics
 
     parts = {k: data.subset(v) for k, v in split(len(data), b["n_train"], b["n_val"], b["n_test"], args.seed).items()}
     sigmas = tuple(args.gdml_sigmas or SGDML_SIGMAS)
@@ -132,12 +133,10 @@ def gdml_molecule(args, b: dict, budget_key: str, name: str, data) -> dict:
         model = fit_gdml(parts["train"], parts["val"], sigmas=sigmas, max_memory=args.gdml_max_memory)
         path.parent.mkdir(parents=True, exist_ok=True)
         model.save(path)
-    energies, forces = model.predict(parts["test"])
-    de = energies - parts["test"].properties["energy"]
-    df = forces.reshape(-1, 3) - parts["test"].properties["forces"]
-    return dict(energy_mae=float(np.mean(np.abs(de))), energy_rmse=float(np.sqrt(np.mean(de ** 2))),
-                forces_mae=float(np.mean(np.abs(df))), forces_rmse=float(np.sqrt(np.mean(df ** 2))),
-                sigma=model.sigma, solver=model.solver)
+    test = parts["test"]
+    energies, forces = model.predict(test)
+    return dict(energy_force_metrics(energies, test.properties["energy"], np.diff(test.ptr), forces.reshape(-1, 3),
+                                     test.properties["forces"]), sigma=model.sigma, solver=model.solver)
 
 
 def main(argv=None):

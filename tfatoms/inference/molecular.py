@@ -14,14 +14,20 @@ def bond_lengths(atoms, cutoff: float = 1.7) -> np.ndarray:
     return np.sort(lengths[lengths < cutoff])
 
 
-def distinct_lengths(lengths, n: int = 3) -> np.ndarray:
-    """The means of ``n`` groups of the sorted ``lengths``, split at their ``n - 1`` largest gaps (C20's three
-    distinct bond lengths, thesis Fig. 5.4: 1.41, 1.45 and 1.52 A)."""
+def length_groups(lengths, n: int = 3) -> list[np.ndarray]:
+    """The sorted ``lengths`` split at their ``n - 1`` largest gaps into ``n`` groups, shortest first (C60: the 30
+    6:6 and the 60 5:6 bonds)."""
     lengths = np.sort(np.asarray(lengths, float))
     if len(lengths) < n:
         raise ValueError(f"{len(lengths)} lengths cannot form {n} groups")
     cuts = np.sort(np.argsort(np.diff(lengths))[::-1][:n - 1]) + 1
-    return np.array([g.mean() for g in np.split(lengths, cuts)])
+    return np.split(lengths, cuts)
+
+
+def distinct_lengths(lengths, n: int = 3) -> np.ndarray:
+    """The means of the ``n`` :func:`length_groups` of ``lengths`` (C20's three distinct bond lengths, thesis
+    Fig. 5.4: 1.41, 1.45 and 1.52 A)."""
+    return np.array([g.mean() for g in length_groups(lengths, n)])
 
 
 def normal_modes(atoms, calculator, delta: float = 0.005, nfree: int = 2, workdir=None) -> np.ndarray:

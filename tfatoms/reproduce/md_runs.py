@@ -18,13 +18,27 @@ def split(n: int, n_train: int, n_val: int, n_test: int, seed: int) -> dict[str,
     return {"train": perm[:n_train], "val": perm[n_train:n_train + n_val], "test": perm[n - n_test:]}
 
 
-def batches(data, idx, batch_size: int = BATCH, what: str = "configuration"):
-    """:class:`~tfatoms.representations.padded.MoleculeBatches` of frames ``idx`` of ``data`` (energy, forces)."""
+def batches(data, idx, batch_size: int = BATCH, what: str = "configuration", forces: bool = True):
+    """:class:`~tfatoms.representations.padded.MoleculeBatches` of frames ``idx`` of ``data`` (energy, and forces
+    unless ``forces=False``: energy-only training)."""
     from tfatoms.representations.padded import MoleculeBatches
 
     sub = data.subset(idx)
     return MoleculeBatches(sub.numbers, sub.positions, sub.ptr, sub.properties["energy"], batch_size=batch_size,
-                           forces=sub.properties["forces"], names=[f"{what} {int(k)}" for k in idx])
+                           forces=sub.properties["forces"] if forces else None,
+                           names=[f"{what} {int(k)}" for k in idx])
+
+
+def mean_predictor(data, train, test) -> dict:
+    """The mean predictor's errors on frames ``test`` of ``data`` (``energy_force_metrics``: eV, eV/A): the mean
+    training energy for every frame and the mean training force component for every component (about zero for MD
+    frames, whose forces sum to zero)."""
+    from tfatoms.train.metrics import energy_force_metrics
+
+    tr, te = data.subset(train), data.subset(test)
+    e, f = te.properties["energy"], te.properties["forces"]
+    return energy_force_metrics(np.full(len(te), tr.properties["energy"].mean()), e, np.diff(te.ptr),
+                                np.full_like(f, tr.properties["forces"].mean()), f)
 
 
 def all_pairs_rbf_cutoff(data) -> float:
