@@ -39,6 +39,13 @@ def _energy_pair(targets, weights):
     return targets, weights
 
 
+def _n_real(weights):
+    """The sum of the weights, at least 1e-12: a batch (or a replica's shard) of padding only has loss 0,
+    gradient 0, where 0/0 would give NaN; any batch with a real example is divided by its exact count."""
+    total = tf.reduce_sum(tf.convert_to_tensor(weights))
+    return tf.maximum(total, tf.constant(1e-12, total.dtype))
+
+
 class EnergyLoss:
     """Weighted mean squared error of one scalar per structure (thesis sec. 4.4).
 
@@ -59,11 +66,11 @@ class EnergyLoss:
         targets = tf.convert_to_tensor(targets)
         pred = tf.reshape(predictions, tf.shape(targets))
         if targets.shape.rank == 1:
-            return tf.reduce_sum(weights * tf.square(pred - targets)) / tf.reduce_sum(weights)
+            return tf.reduce_sum(weights * tf.square(pred - targets)) / _n_real(weights)
         # vector targets (B, ...): the mean over the components of the real examples
         sq = tf.reduce_sum(tf.reshape(tf.square(pred - targets), [tf.shape(targets)[0], -1]), axis=1)
         components = tf.cast(tf.reduce_prod(tf.shape(targets)[1:]), sq.dtype)
-        return tf.reduce_sum(weights * sq) / (tf.reduce_sum(weights) * components)
+        return tf.reduce_sum(weights * sq) / (_n_real(weights) * components)
 
     def get_config(self) -> dict:
         return {}
@@ -146,7 +153,7 @@ class EnergyForceLoss:
         """``{ENERGY, FORCES[, STRESS]}``: each term of eq. 5.7 averaged over the batch's real structures."""
         w = tf.convert_to_tensor(weights[keys.ENERGY])
         dtype = w.dtype
-        n_real = tf.reduce_sum(w)
+        n_real = _n_real(w)
         e_true = tf.convert_to_tensor(targets[keys.ENERGY], dtype)
         e_pred = tf.reshape(tf.cast(predictions[keys.ENERGY], dtype), tf.shape(e_true))
         out = {keys.ENERGY: tf.reduce_sum(w * tf.square(e_pred - e_true)) / n_real}

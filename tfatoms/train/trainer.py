@@ -37,6 +37,13 @@ per atom, force component MAE/RMSE) and early stopping, the best checkpoint and
 ``rho * energy_mae + forces_mae``; or e.g. ``"forces_mae"``, ``"energy_mae"``, ``"loss"``).
 Without ``loss`` everything is as it always was (weighted MSE of one scalar, validation MAE).
 
+Data-parallel training (:mod:`tfatoms.train.distribute`): ``BatchTrainer(model, strategy=strategy)``
+with a ``tf.distribute`` strategy (``MultiWorkerMirroredStrategy`` across processes,
+``MirroredStrategy`` across local GPUs) cuts every global batch of the source into one shard per
+replica and sums the replicas' gradients, each replica's loss weighted by its share of the batch:
+the same updates as one process with the same ``batch_size``, to float32 round-off. Only the
+chief writes the checkpoint (build the model under ``strategy.scope()`` or leave it unbuilt).
+
 Checks before any step: targets must be finite (the first bad example is named),
 and the atomic numbers of the data must fit the model's ``max_z``. While ``fit``
 runs it holds the lock of the checkpoint directory (:func:`tfatoms._io.exclusive`),
@@ -48,6 +55,7 @@ MAE that is not finite (training diverged) raises ``FloatingPointError``.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass
@@ -61,6 +69,7 @@ from tfatoms import keys
 from tfatoms._io import atomic_path, exclusive, write_json
 from tfatoms._validation import atomic_numbers_within, positive_int
 from tfatoms.representations.neighbors import model_cutoff
+from tfatoms.train.distribute import is_chief, shard
 from tfatoms.train.fit import load_checkpoint_weights, remove_legacy_temporaries
 from tfatoms.train.losses import EnergyLoss
 from tfatoms.train.metrics import energy_force_metrics, error_metrics
@@ -152,13 +161,18 @@ class BatchTrainer:
         monitor: validation metric for early stopping and the best checkpoint (smaller is better):
             ``"mae"`` (default) for one scalar; with forces one of :data:`KEYED_MONITORS`,
             default ``"combined_mae"`` (``rho * energy_mae + forces_mae``).
+        strategy: a ``tf.distribute`` strategy to train data-parallel under (default: none, one process);
+            the model must be unbuilt or built under ``strategy.scope()``, and so must a given ``optimizer``.
     """
 
     def __init__(self, model, learning_rate=None, optimizer=None, jit_compile: bool = False, loss=None,
-                 monitor: str | None = None):
+                 monitor: str | None = None, strategy=None):
         self.model = model
+        self.strategy = strategy
+        self.chief = is_chief(strategy)
         if optimizer is None:
-            optimizer = keras.optimizers.Adam(thesis_learning_rate() if learning_rate is None else learning_rate)
+            with self._scope():
+                optimizer = keras.optimizers.Adam(thesis_learning_rate() if learning_rate is None else learning_rate)
         self.optimizer = optimizer
         self.jit_compile = bool(jit_compile)
         self.loss = EnergyLoss() if loss is None else loss
@@ -169,6 +183,12 @@ class BatchTrainer:
             raise ValueError(f"monitor must be one of {list(allowed)} for {self.loss!r}, got {monitor!r}")
         if self.keyed:
             self.potential = self._potential(model)
+        if strategy is not None:
+            self._loss_and_grads = tf.function(self._loss_and_grads_impl, jit_compile=self.jit_compile,
+                                               reduce_retracing=True)
+            self._train_step = tf.function(self._distributed_step, reduce_retracing=True)
+            self._gather = tf.function(self._gather_impl)
+        elif self.keyed:
             self._train_step = tf.function(self._train_step_keyed, jit_compile=self.jit_compile,
                                            reduce_retracing=True)
         else:
@@ -202,6 +222,72 @@ class BatchTrainer:
         grads = tape.gradient(loss, self.model.trainable_variables)
         self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
         return loss
+
+    # ------------------------------------------------------------------------------ data-parallel steps
+    def _scope(self):
+        return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
+
+    def _loss_and_grads_impl(self, batch, targets, weights, share):
+        """One replica's loss, weighted by its ``share`` of the global batch's real examples, and its gradients."""
+        with tf.GradientTape() as tape:
+            pred = self.potential(batch, training=True) if self.keyed else self.model(batch, training=True)
+            loss = self.loss(targets, pred, weights, batch) * share
+        return loss, tape.gradient(loss, self.model.trainable_variables)
+
+    def _replica_step(self, batch, targets, weights, share):
+        loss, grads = self._loss_and_grads(batch, targets, weights, share)
+        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))   # all-reduced (summed) here
+        return loss
+
+    def _distributed_step(self, batch, targets, weights, share):
+        per_replica = self.strategy.run(self._replica_step, args=(batch, targets, weights, share))
+        return self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+
+    def _distributed_batch(self, data, sel, shuffle_seed: int, k: int):
+        """Per-replica ``(inputs, targets, weights, share)`` of global batch ``k`` (indices ``sel``): each
+        replica collates its :func:`~tfatoms.train.distribute.shard`; an empty shard is one structure
+        with zero weights."""
+        n = self.strategy.num_replicas_in_sync
+
+        def replica_value(ctx):
+            part = shard(sel, ctx.replica_id_in_sync_group, n)
+            batch, targets, weights = data.collate_training(part if len(part) else sel[:1], shuffle_seed, k)
+            if not len(part):
+                weights = tf.nest.map_structure(np.zeros_like, weights)
+            dtype = tf.nest.flatten(weights)[0].dtype
+            share = tf.constant(len(part) / len(sel), dtype)
+            return (*step_tensors(batch, targets, weights), share)
+
+        return self.strategy.experimental_distribute_values_from_function(replica_value)
+
+    def _training_steps(self, data, shuffle_seed: int):
+        """The train step's arguments for every batch of one epoch (global batches when distributed)."""
+        if self.strategy is None:
+            for _, batch, targets, weights in data.batches(shuffle_seed=shuffle_seed):
+                yield step_tensors(batch, targets, weights)
+        else:
+            for k, sel in data.batch_indices(shuffle_seed):
+                yield self._distributed_batch(data, sel, shuffle_seed, k)
+
+    def _gathered(self, value: float) -> np.ndarray:
+        """``value`` of every replica of the strategy, in replica order (``[value]`` without one)."""
+        if self.strategy is None:
+            return np.array([float(value)])
+        return self._gather(tf.constant([float(value)], tf.float64)).numpy()
+
+    def _gather_impl(self, value):
+        return self.strategy.gather(self.strategy.run(tf.identity, args=(value,)), axis=0)
+
+    def _check_restored_alike(self, ckpt: Path, state: dict):
+        """Every worker must resume from the same step (one checkpoint on a filesystem they all see)."""
+        if self.strategy is None:
+            return
+        steps = self._gathered(state["step"])
+        lo, hi = steps.min(), steps.max()
+        if lo != hi:
+            raise ValueError(f"the workers restored different checkpoints (steps {lo:.0f} to {hi:.0f}; this one "
+                             f"{state['step']} from {ckpt}): the checkpoint directory must be on a filesystem "
+                             f"every worker sees, written by the chief only")
 
     def _predict_impl(self, batch):
         if self.keyed:
@@ -293,12 +379,29 @@ class BatchTrainer:
         return self.errors(data)[self.monitor]
 
     def _ensure_built(self, data):
+        if self.model.built:
+            self._check_in_scope(self.model.variables)
         if not self.model.built or not self.optimizer.built:
             _, batch, targets, weights = next(data.batches())
-            self.model(batch_tensors(batch))
-            self.optimizer.build(self.model.trainable_variables)
+            with self._scope():
+                self.model(batch_tensors(batch))
+                self.optimizer.build(self.model.trainable_variables)
+        self._check_in_scope([*self.model.variables, *self.optimizer.variables])
+
+    def _check_in_scope(self, variables):
+        """With a strategy, every variable must be the strategy's (created under its scope)."""
+        if self.strategy is None:
+            return
+        outside = [v.path for v in variables
+                   if not self.strategy.extended.variable_created_in_scope(getattr(v, "value", v))]
+        if outside:
+            raise ValueError(f"{len(outside)} variables (first: {outside[0]}) were created outside the "
+                             f"strategy's scope: build the model and the optimizer under strategy.scope(), "
+                             f"or pass them unbuilt to BatchTrainer(strategy=...)")
 
     def _save_last(self, ckpt: Path, state: dict):
+        if not self.chief:
+            return
         _atomic_save_weights(self.model, ckpt / "last.weights.h5")
         with atomic_path(ckpt / "last.optimizer.npz") as tmp:
             np.savez(tmp, *[v.numpy() for v in self.optimizer.variables])
@@ -371,18 +474,22 @@ class BatchTrainer:
         self._check_cutoff(train, "training")
         self._check_cutoff(val, "validation")
         ckpt = Path(checkpoint_dir)
-        with exclusive(ckpt, "checkpoint directory"):
+        # the chief writes the checkpoint (and holds its lock); other workers only read it when they resume
+        with exclusive(ckpt, "checkpoint directory") if self.chief else contextlib.nullcontext():
             return self._fit_locked(train, val, ckpt, max_steps, patience, time_limit_s, seed, progress)
 
     def _fit_locked(self, train, val, ckpt: Path, max_steps: int, patience, time_limit_s, seed,
                     progress) -> TrainingResult:
         from tqdm.auto import tqdm
 
-        remove_legacy_temporaries(ckpt)
+        if self.chief:
+            remove_legacy_temporaries(ckpt)
+        progress = progress and self.chief
         self._ensure_built(train)
         restored = self._restore_last(ckpt)
         state = restored or {"epoch": 0, "step": 0, "best_val_mae": float("inf"), "best_epoch": -1,
                              "seconds": 0.0, "finished": None}
+        self._check_restored_alike(ckpt, state)
         if restored is not None and restored.get("monitor", "mae") != self.monitor:
             raise ValueError(f"checkpoint {ckpt / 'state.json'} was trained with monitor "
                              f"{state.get('monitor', 'mae')!r}, not {self.monitor!r}; use the same loss and monitor, "
@@ -412,10 +519,10 @@ class BatchTrainer:
         while stopped is None:
             epoch = state["epoch"]
             losses = []
-            bar = tqdm(train.batches(shuffle_seed=seed * 100_003 + epoch), total=train.n_batches(),
+            bar = tqdm(self._training_steps(train, seed * 100_003 + epoch), total=train.n_batches(),
                        desc=f"epoch {epoch + 1}", disable=not progress, leave=False)
-            for _, batch, targets, weights in bar:
-                losses.append(float(self._train_step(*step_tensors(batch, targets, weights))))
+            for step_args in bar:
+                losses.append(float(self._train_step(*step_args)))
                 state["step"] += 1
                 if progress and len(losses) % 20 == 0:
                     bar.set_postfix(train_mse=f"{np.mean(losses[-20:]):.4g}", refresh=False)
@@ -447,7 +554,8 @@ class BatchTrainer:
                     record.update(monitor=self.monitor, **{f"val_{self.monitor}": val_mae})
             if val_mae < state["best_val_mae"]:
                 state["best_val_mae"], state["best_epoch"] = val_mae, epoch + 1
-                _atomic_save_weights(self.model, ckpt / "best.weights.h5")
+                if self.chief:
+                    _atomic_save_weights(self.model, ckpt / "best.weights.h5")
             if progress and self.keyed:
                 print(f"epoch {epoch + 1}: step {state['step']}, train loss {record['train_loss']:.4g}, "
                       f"val energy MAE {val_err['energy_mae']:.4g} eV, forces MAE {val_err['forces_mae']:.4g} eV/A, "
@@ -457,13 +565,18 @@ class BatchTrainer:
                 print(f"epoch {epoch + 1}: step {state['step']}, train MSE {record['train_mse']:.4g}, "
                       f"val {label} {val_mae:.4g} (best {state['best_val_mae']:.4g} @ {state['best_epoch']}), "
                       f"{state['seconds']:.0f} s", flush=True)
-            with open(history_path, "a") as fh:
-                fh.write(json.dumps(record) + "\n")
+            if self.chief:
+                with open(history_path, "a") as fh:
+                    fh.write(json.dumps(record) + "\n")
+            # every worker sees the same steps and validation numbers; the time limit is the chief's clock
+            # (all-reduced each epoch, after the chief's writes: also the barrier before the best model is read)
+            out_of_time = self._gathered(self.chief and time_limit_s is not None
+                                         and state["seconds"] >= time_limit_s).max() > 0
             if state["step"] >= max_steps:
                 stopped = "max_steps"
             elif patience is not None and state["epoch"] - state["best_epoch"] >= patience:
                 stopped = "early_stopping"
-            elif time_limit_s is not None and state["seconds"] >= time_limit_s:
+            elif out_of_time:
                 stopped = "time_limit"
             state["finished"] = stopped
             self._save_last(ckpt, state)
