@@ -29,7 +29,9 @@ Budgets:
     python reproductions/schnet_qm9.py --n-train 1000 5000 10000 --tag learning_curve
     python reproductions/schnet_qm9.py --properties all --n-train 110000 --full
 
-Training resumes after an interruption (checkpoints under --cache-dir/runs).
+Training resumes after an interruption (checkpoints under --cache-dir/runs). ``--strategy multi-worker``
+trains data-parallel across processes (tf.distribute; the same global batch of 32, so the same
+results to float32 round-off): see mpi/slurm_train.sh and the README.
 """
 from __future__ import annotations
 
@@ -38,7 +40,8 @@ import sys
 from pathlib import Path
 
 from tfatoms.data.qm9 import PROPERTIES
-from tfatoms.reproduce.cli import budget_name, positive, reproduction_parser, results_name
+from tfatoms.reproduce.cli import (add_strategy_option, budget_name, positive, reproduction_parser, results_name,
+                                   start_strategy)
 
 
 def parse_args(argv=None):
@@ -51,6 +54,7 @@ def parse_args(argv=None):
     p.add_argument("--tag", default="", help="suffix of the results directory")
     p.add_argument("--jit", action=argparse.BooleanOptionalAction, default=True,
                    help="XLA-compile the train step (faster on CPU for SchNet; see BENCHMARKS.md)")
+    add_strategy_option(p)
     return p, p.parse_args(argv)
 
 
@@ -125,6 +129,7 @@ def main(argv=None):
         p.error(f"unknown properties {unknown}; choose from {', '.join(PROPERTIES)} or 'all'")
     check_arguments(p, args, budget)  # before any data is loaded
     sizes = args.n_train or DEFAULT_N_TRAIN[budget_key]
+    strategy = start_strategy(p, args)       # before other TensorFlow work; the chief alone writes results
     keras.utils.set_random_seed(args.seed)
 
     data = load_qm9(cache_dir=args.cache_dir)
@@ -142,7 +147,7 @@ def main(argv=None):
                 data, prop, split, budget, make_model=make_schnet, model_name="schnet",
                 checkpoint_root=Path(args.cache_dir) / "runs" / "schnet_qm9", seed=args.seed,
                 max_steps=args.max_steps, time_limit_min=args.time_limit, jit_compile=args.jit,
-                progress=True)  # every budget shows its progress
+                progress=True, strategy=strategy)  # every budget shows its progress
             unit = PROPERTIES[prop].table_unit
             paper = f"thesis/schnet_qm9_110k/{prop}/mae" if n_train == 110_000 else None
             note = (f"{run.result.steps} steps, {run.result.epochs} epochs, best epoch {run.result.best_epoch}, "

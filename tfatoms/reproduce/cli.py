@@ -152,3 +152,31 @@ def check_molecules(parser, args) -> None:
         parser.error(f"--molecules: {', '.join(unknown) or 'none given'}: the MD17 molecules are "
                      f"{', '.join(MD17_SMILES)}")
     args.molecule_list = list(dict.fromkeys(names))
+
+
+def add_strategy_option(parser):
+    """``--strategy none|mirrored|multi-worker``: data-parallel training on ``tf.distribute``
+    (:mod:`tfatoms.train.distribute`); start it with :func:`start_strategy`."""
+    from tfatoms.train.distribute import STRATEGIES
+
+    parser.add_argument("--strategy", choices=STRATEGIES, default="none",
+                        help="data-parallel training: 'multi-worker' across processes (TF_CONFIG or a Slurm "
+                             "step, see mpi/slurm_train.sh), 'mirrored' across this machine's GPUs; the global "
+                             "batch and the results are those of one process (default: none)")
+
+
+def start_strategy(parser, args):
+    """The strategy of ``--strategy`` (``None`` for none), created before other TensorFlow work; a missing
+    cluster description is a usage error. A worker other than the chief writes its results to a temporary
+    directory (``args.out`` changed), so only the chief's land in the results root."""
+    import tempfile
+
+    from tfatoms.train.distribute import is_chief, strategy_from_environment
+
+    try:
+        strategy = strategy_from_environment(args.strategy)
+    except ValueError as exc:
+        parser.error(f"--strategy {args.strategy}: {exc}")
+    if not is_chief(strategy):
+        args.out = tempfile.mkdtemp(prefix="tfatoms-worker-results-")
+    return strategy

@@ -8,6 +8,7 @@ returns test predictions in the thesis' units (Table A.1).
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -121,12 +122,14 @@ class QM9Run:
 def run_qm9_model(data: QM9, prop: str, split: dict, budget: Budget, make_model, model_name: str,
                   checkpoint_root, seed: int = 0, max_steps: int | None = None,
                   time_limit_min: float | None = None, jit_compile: bool = True, progress: bool = True,
-                  tag: str = "") -> QM9Run:
+                  tag: str = "", strategy=None) -> QM9Run:
     """Train ``make_model(aggregation, e_mu, e_sigma)`` on ``prop`` and evaluate it on the test split.
 
     Checkpoints go to ``checkpoint_root/<model>_<prop>_n<n_train>_<steps>_<lr>_seed<seed><tag>``
     so a rerun with the same settings resumes (or only evaluates, when finished, and says so).
     ``progress`` prints what is trained, a bar over each epoch's steps and a line per epoch.
+    ``strategy``: a ``tf.distribute`` strategy to train data-parallel under (:mod:`tfatoms.train.distribute`);
+    only its chief writes the checkpoint and ``test_summary.json``.
     """
     spec = PROPERTIES[prop]
     y = data.target(prop, atomization=True)
@@ -136,10 +139,11 @@ def run_qm9_model(data: QM9, prop: str, split: dict, budget: Budget, make_model,
     steps = max_steps or budget.steps(len(train_idx))
     lr_tag = "thesis" if budget.lr is None else f"cos{budget.lr[0]:g}-{budget.lr[1]:g}"
     ckpt = Path(checkpoint_root) / f"{model_name}_{prop}_n{len(train_idx)}_s{steps}_{lr_tag}_seed{seed}{tag}"
-    model = make_model(spec.aggregation, e_mu, e_sigma)
-    lr = thesis_learning_rate() if budget.lr is None else budget_learning_rate(*budget.lr, steps)
-    optimizer = None if budget.momentum is None else keras.optimizers.SGD(lr, momentum=budget.momentum)
-    trainer = BatchTrainer(model, learning_rate=lr, optimizer=optimizer, jit_compile=jit_compile)
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        model = make_model(spec.aggregation, e_mu, e_sigma)
+        lr = thesis_learning_rate() if budget.lr is None else budget_learning_rate(*budget.lr, steps)
+        optimizer = None if budget.momentum is None else keras.optimizers.SGD(lr, momentum=budget.momentum)
+    trainer = BatchTrainer(model, learning_rate=lr, optimizer=optimizer, jit_compile=jit_compile, strategy=strategy)
     train = molecule_batches(data, train_idx, y[train_idx], budget.batch_size)
     val = molecule_batches(data, val_idx, y[val_idx], budget.batch_size)
     limit = time_limit_min * 60 if time_limit_min else budget.time_limit_s
@@ -156,7 +160,9 @@ def run_qm9_model(data: QM9, prop: str, split: dict, budget: Budget, make_model,
                  test_true_table=y[test_idx] * spec.to_table, test_pred_table=pred * spec.to_table,
                  val_mae_table=val_mae,
                  train_molecules_per_s=result.steps * budget.batch_size / seconds, trainer=trainer)
-    write_json(ckpt / "test_summary.json",
-               {"prop": prop, "n_train": len(train_idx), "test_mae_table_unit": run.test_mae_table,
-                "unit": spec.table_unit, "n_test": len(test_idx), "steps": result.steps, "seconds": result.seconds})
+    if trainer.chief:
+        write_json(ckpt / "test_summary.json",
+                   {"prop": prop, "n_train": len(train_idx), "test_mae_table_unit": run.test_mae_table,
+                    "unit": spec.table_unit, "n_test": len(test_idx), "steps": result.steps,
+                    "seconds": result.seconds})
     return run

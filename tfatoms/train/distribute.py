@@ -31,8 +31,8 @@ per shard, so an augmented distributed run is not the single-process run draw fo
 everything else is.
 
 Strategies from the environment, :func:`strategy_from_environment`:
-``"multi-worker"`` reads ``TF_CONFIG`` (set by the launcher, see ``mpi/slurm_train.sh``)
-or, inside a Slurm job without it, TensorFlow's ``SlurmClusterResolver``; ``"mirrored"``
+``"multi-worker"`` reads ``TF_CONFIG`` (set by the launcher) or, inside a Slurm job step
+without it, TensorFlow's ``SlurmClusterResolver`` (:func:`slurm_resolver`; ``mpi/slurm_train.sh``); ``"mirrored"``
 takes the local GPUs (or the CPU). Create the strategy at program start, before other
 TensorFlow work (TensorFlow's rule for the multi-worker collectives).
 """
@@ -67,12 +67,31 @@ def strategy_from_environment(kind: str = "multi-worker"):
         if "worker" not in config.get("cluster", {}) and "chief" not in config.get("cluster", {}):
             raise ValueError(f"TF_CONFIG has no 'worker' or 'chief' in its cluster: {os.environ['TF_CONFIG']}")
     elif "SLURM_JOB_ID" in os.environ and "SLURM_PROCID" in os.environ:
-        resolver = tf.distribute.cluster_resolver.SlurmClusterResolver()
+        resolver = slurm_resolver()
     else:
         raise ValueError("strategy 'multi-worker' needs TF_CONFIG (the cluster's workers and this process' "
                          "index; see tfatoms.train.distribute.local_tf_config) or a Slurm job step "
                          "(srun, one task per worker)")
     return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
+
+
+def slurm_resolver():
+    """TensorFlow's ``SlurmClusterResolver`` for this job step: one worker per Slurm task, ports from
+    ``$TFATOMS_PORT_BASE`` (default 8888) up on each node.
+
+    On nodes without NVIDIA GPUs (no ``CUDA_VISIBLE_DEVICES``, no ``nvidia-smi``) TensorFlow's resolver would
+    fail looking for ``nvidia-smi`` or list no workers (it gives each task a port only with a GPU), so there
+    every task counts as having one pseudo-GPU and nothing sets ``CUDA_VISIBLE_DEVICES``.
+    """
+    import shutil
+
+    import tensorflow as tf
+
+    kwargs = {"port_base": int(os.environ.get("TFATOMS_PORT_BASE", "8888"))}
+    if "CUDA_VISIBLE_DEVICES" not in os.environ and shutil.which("nvidia-smi") is None:
+        tasks = int(os.environ.get("SLURM_STEP_NUM_TASKS") or os.environ.get("SLURM_NTASKS") or "1")
+        kwargs.update(gpus_per_node=tasks, gpus_per_task=1, auto_set_gpu=False)
+    return tf.distribute.cluster_resolver.SlurmClusterResolver(**kwargs)
 
 
 def tf_config() -> dict:
