@@ -75,8 +75,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tfatoms.data.lammps_rebo import REFERENCE as REBO, ReboSheet, rebo_energy  # noqa: E402
-from tfatoms.data.porous_graphene import generate_porous_graphene, load_porous_graphene  # noqa: E402
+from tfatoms.data.lammps_rebo import REFERENCE as REBO, rebo_energy  # noqa: E402
+from tfatoms.data.porous_graphene import generate_porous_graphene, load_porous_graphene, md_snapshot  # noqa: E402
 from tfatoms.data.sheets import BLOCK_PIXELS, PIXEL_SPACING, VACUUM, PeriodicSheet, PorousSheet  # noqa: E402
 from tfatoms.data.xtb import REFERENCE as XTB, xtb_energy  # noqa: E402
 from tfatoms.inference.sheet import SheetPredictor  # noqa: E402
@@ -126,8 +126,7 @@ def xtb_check(n_cells: int, seed: int, equilibrate: int):
     rows = []
     for k in range(n_cells):
         sheet = PorousSheet((1, 1), seed=seed + k, hole_density=float(np.linspace(0.5, 2.5, n_cells)[k]) * 0.002)
-        with ReboSheet(sheet.positions(), cell) as md:
-            snap = next(md.md(n_snapshots=1, n_equilibrate=equilibrate, interval=50, seed=k + 1))
+        snap, _ = md_snapshot(sheet, equilibrate, seed=k + 1, interval=50)
         atoms = sheet.atoms()
         atoms.positions = snap.positions
         n = len(atoms)
@@ -142,10 +141,7 @@ def transfer_study(predictor, sizes, equilibrate: int):
         for r in range(count):
             sheet = PorousSheet((TRAIN_BLOCKS[0] * k, TRAIN_BLOCKS[1] * k), seed=TRANSFER_SEED + 100 * k + r)
             cell = [*sheet.size, VACUUM]
-            t0 = time.perf_counter()
-            with ReboSheet(sheet.positions(), cell) as md:
-                snap = next(md.md(n_snapshots=1, n_equilibrate=equilibrate, interval=100, seed=k * 10 + r + 1))
-            t_md = time.perf_counter() - t0
+            snap, t_md = md_snapshot(sheet, equilibrate, seed=k * 10 + r + 1)
             t0 = time.perf_counter()
             ref = rebo_energy(snap.positions, cell).energy
             t_ref = time.perf_counter() - t0

@@ -112,6 +112,21 @@ def starting_geometry(g: int, seed: int = 0, blocks=(2, 2)) -> PorousSheet:
                        radius_range=DEFAULT_RADIUS_RANGE)
 
 
+def md_snapshot(sheet: PorousSheet, equilibrate: int = 600, seed: int = 1, temperature: float = 1000.0,
+                interval: int = 100):
+    """``(snapshot, seconds)``: the last frame of ``equilibrate`` steps of the dataset's REBO Nose-Hoover MD
+    (1000 K, 0.5 fs) of ``sheet`` in its periodic cell (the transfer and precision checks' sheets)."""
+    import time
+
+    from tfatoms.data.lammps_rebo import ReboSheet
+
+    t0 = time.perf_counter()
+    with ReboSheet(sheet.positions(), [*sheet.size, VACUUM]) as md:
+        snap = next(md.md(temperature=temperature, n_snapshots=1, n_equilibrate=equilibrate, interval=interval,
+                          seed=seed))
+    return snap, time.perf_counter() - t0
+
+
 def geometry_splits(n_geometries: int, seed: int = 0, test_fraction: float = 349 / 3137,
                     val_fraction: float = 0.05) -> np.ndarray:
     """Split code (0 train, 1 val, 2 test) of every starting geometry, by a seeded permutation.

@@ -54,8 +54,12 @@ def _cpu_model() -> str:
 
 
 def hardware() -> dict:
-    """CPU model and count, memory, and the GPUs TensorFlow sees (if TensorFlow is already imported)."""
-    info = {"cpu": _cpu_model(), "cpu_count": os.cpu_count(), "platform": platform.platform()}
+    """CPU model and count, its vector extensions (AVX2 / AVX-512 / AVX512_BF16 / AMX; machines of one kind
+    differ), memory, and the GPUs TensorFlow sees (if TensorFlow is already imported)."""
+    from tfatoms.inference.precision import vector_extensions
+
+    info = {"cpu": _cpu_model(), "cpu_count": os.cpu_count(), "platform": platform.platform(),
+            "vector_extensions": vector_extensions()}
     try:
         info["memory_gb"] = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
     except (ValueError, OSError, AttributeError):
