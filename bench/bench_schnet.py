@@ -139,6 +139,18 @@ def tfatoms_side(data: MoleculeBatches, n_train: int, n_infer: int, jit: bool) -
             "padding_factor_atoms": float(pad_atoms), "padding_factor_pairs": float(pad_pairs)}
 
 
+def run_settings(threads: int) -> dict:
+    """What the tfatoms figures depend on besides the CPU: threads, oneDNN and XLA switches, TensorFlow's build.
+
+    Every padded batch shape is compiled (graph and XLA) before any timed step, so compile time is outside the
+    timed region; the figures are steps over pre-collated batches only."""
+    build = {k: v for k, v in tf.sysconfig.get_build_info().items() if k in ("cpu_compiler", "is_cuda_build")}
+    return {"intra_op_threads": threads, "inter_op_threads": 1,
+            "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on)"),
+            "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", ""),
+            "tensorflow_build": build, "compile_in_timed_region": False}
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--molecules", type=int, default=2048, help="random QM9 molecules (seed 0)")
@@ -180,6 +192,7 @@ def main():
             for k in ("train_molecules_per_s", "infer_molecules_per_s", "infer_forces_molecules_per_s")}
     results["hardware"] = hardware()
     results["packages"] = package_versions()
+    results["settings"] = run_settings(args.threads)
     atomic_write(Path(args.out), json.dumps(results, indent=1))
     print(json.dumps({k: v for k, v in results.items() if k not in ("hardware", "packages")}, indent=1))
 

@@ -34,8 +34,9 @@ def test_molecule_all_pairs():
 def test_dtypes_and_keys():
     batch = build_batch([molecule("CH4")], dtype=np.float64)
     assert set(batch) == {keys.ATOMIC_NUMBERS, keys.POSITIONS, keys.CELL, keys.PBC, keys.STRUCTURE_INDEX,
-                          keys.N_ATOMS, keys.IDX_I, keys.IDX_J, keys.CELL_SHIFTS}
-    for k in (keys.ATOMIC_NUMBERS, keys.STRUCTURE_INDEX, keys.N_ATOMS, keys.IDX_I, keys.IDX_J, keys.CELL_SHIFTS):
+                          keys.N_ATOMS, keys.IDX_I, keys.IDX_J, keys.CELL_SHIFTS, keys.PAIR_HALF, keys.PAIR_INVERSE}
+    for k in (keys.ATOMIC_NUMBERS, keys.STRUCTURE_INDEX, keys.N_ATOMS, keys.IDX_I, keys.IDX_J, keys.CELL_SHIFTS,
+              keys.PAIR_HALF, keys.PAIR_INVERSE):
         assert batch[k].dtype == np.int32, k
     for k in (keys.POSITIONS, keys.CELL):
         assert batch[k].dtype == np.float64, k

@@ -16,7 +16,16 @@ key                    shape                    dtype      meaning
 ``IDX_J``              (n_pairs,)               int32      neighbour atom of each pair (global index)
 ``CELL_SHIFTS``        (n_pairs, 3)             int32      integer cell shift S of the image of j
 ``OFFSETS``            (n_pairs, 3)             float      Cartesian shift of the image of j, Angstrom
+``PAIR_HALF``          (n_half,)                int32      optional: one pair of each couple (i, j, S) /
+                                                           (j, i, -S), whose distance-only terms (filters)
+                                                           are computed once for both
+``PAIR_INVERSE``       (n_pairs,)               int32      optional: each pair's entry in ``PAIR_HALF``
 =====================  =======================  =========  ==========================================
+
+``PAIR_HALF``/``PAIR_INVERSE`` (the batches tfatoms builds carry them): ``d_ij = d_ji`` exactly, so
+SchNet evaluates its filter-generating networks on ``PAIR_HALF``'s pairs only and gathers the
+filters back to all pairs (half the filter work, the same values); without them every pair's
+filter is computed.
 
 The pair vector is ``r_ij = positions[j] - positions[i] + S_ij @ cell`` with the cell of
 the pair's structure: the batches tfatoms builds (:mod:`tfatoms.representations.padded`,
@@ -48,6 +57,8 @@ IDX_I = "idx_i"
 IDX_J = "idx_j"
 OFFSETS = "offsets"
 CELL_SHIFTS = "cell_shifts"
+PAIR_HALF = "pair_half"
+PAIR_INVERSE = "pair_inverse"
 
 # Outputs of models / labels of datasets.
 ENERGY = "energy"

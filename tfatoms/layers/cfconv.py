@@ -93,6 +93,10 @@ class CFConv(keras.layers.Layer):
             (may be ``None`` otherwise).
         idx_i: ``(n_pairs,)`` int, centre atom of each pair (receives the message).
         idx_j: ``(n_pairs,)`` int, neighbour atom of each pair.
+        filter_index: ``None`` (``rbf`` and ``distances`` are those of every pair), or ``(n_pairs,)`` int:
+            ``rbf`` and ``distances`` are those of fewer pairs (one per couple (i, j) / (j, i), whose
+            distances are equal: the batch's ``PAIR_HALF``) and pair ``k`` takes filter ``filter_index[k]``
+            (``PAIR_INVERSE``). The same filters, at half the cost of the filter-generating network.
 
     Returns:
         ``(n_atoms, n_filters)``; atoms without neighbours get 0.
@@ -164,12 +168,14 @@ class CFConv(keras.layers.Layer):
             w = w * self.cutoff_fn(distances)[:, tf.newaxis]
         return w
 
-    def call(self, x, rbf, distances, idx_i, idx_j):
+    def call(self, x, rbf, distances, idx_i, idx_j, filter_index=None):
         x = tf.cast(x, self.compute_dtype)
         idx_i = tf.convert_to_tensor(idx_i)
         idx_j = tf.convert_to_tensor(idx_j)
         _check_indices_rank(idx_i, idx_j)
         w = self.filters(rbf, distances)
+        if filter_index is not None:        # filters of one pair per (i, j) / (j, i) couple, to every pair
+            w = tf.gather(w, filter_index)
         messages = tf.gather(x, idx_j) * w
         return aggregate_pairs(messages, idx_i, tf.shape(x)[0], self.aggregation)
 
@@ -199,6 +205,7 @@ class SchNetInteraction(keras.layers.Layer):
         rbf: ``(n_pairs, n_rbf)`` float.
         distances: ``(n_pairs,)`` float, Angstrom (only used with ``cutoff``).
         idx_i, idx_j: ``(n_pairs,)`` int, global atom indices of each pair.
+        filter_index: see :class:`CFConv` (filters of half the pairs gathered to all).
 
     Returns:
         ``(n_atoms, n_features)``, the refined representation ``x + v``.
@@ -230,10 +237,10 @@ class SchNetInteraction(keras.layers.Layer):
         self.f2out.build((None, self.n_filters))
         self.dense.build((None, self.n_features))
 
-    def call(self, x, rbf, distances, idx_i, idx_j):
+    def call(self, x, rbf, distances, idx_i, idx_j, filter_index=None):
         x = tf.cast(x, self.compute_dtype)
         h = self.in2f(x)
-        h = self.cfconv(h, rbf, distances, idx_i, idx_j)
+        h = self.cfconv(h, rbf, distances, idx_i, idx_j, filter_index=filter_index)
         v = self.dense(self.f2out(h))
         return x + v
 

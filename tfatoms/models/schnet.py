@@ -157,8 +157,11 @@ class SchNet(AtomwisePropertyModel):
         """Atom-wise features ``x^T`` (n_atoms, F) after the last interaction block."""
         _, d = pair_vectors(batch)
         idx_i, idx_j = batch[keys.IDX_I], batch[keys.IDX_J]
+        inverse = batch.get(keys.PAIR_INVERSE)
+        if inverse is not None:           # d_ij = d_ji: filters of one pair per couple, gathered to all pairs
+            d = tf.gather(d, batch[keys.PAIR_HALF])
         rbf = self.rbf(d)
         x = self.embedding(checked_atomic_numbers(batch[keys.ATOMIC_NUMBERS], self.max_z, type(self).__name__))
         for block in self.interactions:
-            x = block(x, rbf, d, idx_i, idx_j)
+            x = block(x, rbf, d, idx_i, idx_j, filter_index=inverse)
         return x

@@ -48,6 +48,38 @@ from tfatoms.representations.neighbors import neighbor_list, pairs_cutoff
 PAD_SHIFT = (1, 0, 0)
 
 
+def reverse_pairs(pair_i, pair_j, shifts, starts) -> np.ndarray:
+    """For each pair ``k`` = (i, j, S) of structure ``m`` (local atom indices, pairs of structure ``m`` at
+    ``starts[m]:starts[m+1]``), the index of its reverse (j, i, -S) in the same structure, or -1 if there is none.
+
+    Sort-based on one int64 key per pair (a structured-row sort where the key would overflow)."""
+    pair_i, pair_j = np.asarray(pair_i, np.int64), np.asarray(pair_j, np.int64)
+    shifts = np.asarray(shifts, np.int64).reshape(-1, 3)
+    n_pairs = np.diff(np.asarray(starts))
+    if not len(pair_i):
+        return np.zeros(0, np.int64)
+    m = np.repeat(np.arange(len(n_pairs), dtype=np.int64), n_pairs)
+    span = int(max(pair_i.max(), pair_j.max())) + 1
+    s_abs = int(np.abs(shifts).max())
+    s_span = 2 * s_abs + 1
+    if len(n_pairs) * span * span * s_span ** 3 < 2 ** 62:
+        def key(a, b, s):
+            k = (m * span + a) * span + b
+            for c in range(3):
+                k = k * s_span + (s[:, c] + s_abs)
+            return k
+    else:
+        void = np.dtype((np.void, 6 * 8))
+
+        def key(a, b, s):
+            return np.ascontiguousarray(np.column_stack([m, a, b, s])).view(void).ravel()
+    fwd, rev = key(pair_i, pair_j, shifts), key(pair_j, pair_i, -shifts)
+    order = np.argsort(fwd, kind="stable")
+    ordered = fwd[order]
+    pos = np.minimum(np.searchsorted(ordered, rev), len(ordered) - 1)
+    return np.where(ordered[pos] == rev, order[pos], -1)
+
+
 def _round_up(n: int, step: int) -> int:
     return -(-n // step) * step
 
@@ -374,6 +406,15 @@ class StructureBatches(BatchSource):
         """Pairs per structure."""
         return np.diff(self._pair_starts)
 
+    def _canonical_pairs(self) -> np.ndarray:
+        """Global index of the pair whose filter each pair shares: the first of (i, j, S) and its reverse
+        (j, i, -S); the pair itself if it has no reverse. Computed once, at the first batch."""
+        if getattr(self, "_canonical", None) is None:
+            reverse = reverse_pairs(self._pair_i, self._pair_j, self._pair_shifts, self._pair_starts)
+            own = np.arange(len(reverse))
+            self._canonical = np.where(reverse >= 0, np.minimum(own, reverse), own)
+        return self._canonical
+
     # ------------------------------------------------------------------------------------------- collate
     def collate(self, structures, pad: bool = True):
         """Batch of the given structure indices (at most ``batch_size`` when padded).
@@ -426,9 +467,23 @@ class StructureBatches(BatchSource):
         cell_shifts[:p_real] = self._pair_shifts[pair_sel]
         cell_shifts[p_real:] = PAD_SHIFT
 
+        # each couple (i, j, S) / (j, i, -S) has one filter: PAIR_HALF lists the first of each, PAIR_INVERSE
+        # maps every pair to it; padding pairs share one padding entry (a padding pair, or pair 0 if none)
+        pair_structure = np.repeat(np.arange(len(structures)), pair_counts)
+        local_first = np.concatenate([[0], np.cumsum(pair_counts)[:-1]]).astype(np.int64)
+        canonical = (self._canonical_pairs()[pair_sel] - self._pair_starts[structures][pair_structure]
+                     + local_first[pair_structure])
+        half = np.flatnonzero(canonical == np.arange(p_real))
+        h_real = len(half)
+        h_cap = _round_up(h_real + 1, max(1, self.pair_bucket // 2)) if pad else h_real
+        pair_half = np.full(h_cap, p_real if p_cap > p_real else 0, np.int32)
+        pair_half[:h_real] = half
+        pair_inverse = np.full(p_cap, h_real, np.int32)
+        pair_inverse[:p_real] = np.searchsorted(half, canonical)
+
         batch = {keys.ATOMIC_NUMBERS: numbers, keys.POSITIONS: positions, keys.CELL: cell, keys.PBC: pbc,
                  keys.STRUCTURE_INDEX: structure, keys.N_ATOMS: n_atoms, keys.IDX_I: idx_i, keys.IDX_J: idx_j,
-                 keys.CELL_SHIFTS: cell_shifts}
+                 keys.CELL_SHIFTS: cell_shifts, keys.PAIR_HALF: pair_half, keys.PAIR_INVERSE: pair_inverse}
         if not pad:
             return batch
         targets = np.zeros(b + 1, self.dtype)
