@@ -10,7 +10,10 @@ sides, so data loading is excluded. The model is the thesis' SchNet (F = 64, T =
 RBF 0.1 A spacing up to 12.5 A = 126 centres, covering QM9's largest distance 12.04 A,
 all pairs of a molecule); schnetpack gets the same number of centres over the same range.
 
-    python bench/bench_schnet.py [--schnetpack-python /work/spvenv/bin/python] [--threads 2]
+    python bench/bench_schnet.py [--schnetpack-python /work/spvenv/bin/python] [--threads 2] [--compare-pairs]
+
+tfatoms computes SchNet's filters once per pair couple (i, j) / (j, i) (the batches' PAIR_HALF /
+PAIR_INVERSE); ``--compare-pairs`` also times the every-pair evaluation in the same run.
 """
 from __future__ import annotations
 
@@ -112,10 +115,15 @@ class SchnetpackWorker:
         self.close()
 
 
-def tfatoms_side(data: MoleculeBatches, n_train: int, n_infer: int, jit: bool) -> dict:
+HALF_KEYS = (keys.PAIR_HALF, keys.PAIR_INVERSE)
+
+
+def tfatoms_side(data: MoleculeBatches, n_train: int, n_infer: int, jit: bool, half_pairs: bool = True) -> dict:
+    """``half_pairs=False`` drops the batches' PAIR_HALF/PAIR_INVERSE: every pair's filter is computed."""
     model = SchNet(n_features=64, n_interactions=6, rbf_cutoff=RBF_CUTOFF, rbf_spacing=RBF_SPACING)
     trainer = BatchTrainer(model, learning_rate=1e-4, jit_compile=jit)
-    all_batches = [step_tensors(*b[1:]) for b in data.batches()]
+    all_batches = [step_tensors({k: v for k, v in b[1].items() if half_pairs or k not in HALF_KEYS}, *b[2:])
+                   for b in data.batches()]
     # every padded shape is compiled before timing (XLA compiles once per bucket)
     for b in all_batches:
         trainer._train_step(*b)
@@ -133,7 +141,7 @@ def tfatoms_side(data: MoleculeBatches, n_train: int, n_infer: int, jit: bool) -
     bs = data.batch_size
     pad_atoms = np.mean([b[0][keys.ATOMIC_NUMBERS].shape[0] for b in all_batches]) / (data.n_atoms.sum() / len(all_batches))
     pad_pairs = np.mean([b[0][keys.IDX_I].shape[0] for b in all_batches]) / (data.n_pairs().sum() / len(all_batches))
-    return {"framework": "tfatoms", "jit_compile": jit, "n_params": int(model.count_params()),
+    return {"framework": "tfatoms", "jit_compile": jit, "half_pairs": half_pairs, "n_params": int(model.count_params()),
             "train_molecules_per_s": n_train * bs / t_train, "infer_molecules_per_s": n_infer * bs / t_infer,
             "infer_forces_molecules_per_s": n_infer * bs / t_forces,
             "padding_factor_atoms": float(pad_atoms), "padding_factor_pairs": float(pad_pairs)}
@@ -159,6 +167,8 @@ def main():
     p.add_argument("--infer-batches", type=int, default=60)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--schnetpack-python", help="python of the schnetpack venv (omit to skip that side)")
+    p.add_argument("--compare-pairs", action="store_true",
+                   help="also time tfatoms with every pair's filter computed (batches without PAIR_HALF/INVERSE)")
     p.add_argument("--out", default="bench/results/schnet_qm9.json")
     args = p.parse_args()
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
@@ -174,10 +184,11 @@ def main():
                "model": f"SchNet F=64 T=6, {n_rbf} RBF centres 0-{RBF_CUTOFF} A, all pairs",
                "mean_atoms_per_molecule": float(sub.n_atoms.mean()),
                "mean_pairs_per_molecule": float(data.n_pairs().mean())}
-    for jit in (False, True):
-        r = tfatoms_side(data, args.train_batches, args.infer_batches, jit)
-        results["tfatoms_xla" if jit else "tfatoms_graph"] = r
-        print(json.dumps(r), flush=True)
+    for half in (True, False) if args.compare_pairs else (True,):
+        for jit in (False, True):
+            r = tfatoms_side(data, args.train_batches, args.infer_batches, jit, half_pairs=half)
+            results[("tfatoms_xla" if jit else "tfatoms_graph") + ("" if half else "_every_pair")] = r
+            print(json.dumps(r), flush=True)
     if args.schnetpack_python:
         results["schnetpack"] = run_schnetpack(
             args.schnetpack_python,

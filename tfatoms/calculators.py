@@ -46,6 +46,7 @@ from tfatoms.models import Potential  # also registers the models
 from tfatoms.models.base import example_batch
 from tfatoms.representations.batch import MIN_DISTANCE, prepare_positions
 from tfatoms.representations.neighbors import model_cutoff, neighbor_list, pairs_cutoff
+from tfatoms.representations.padded import canonical_pairs, couples, reverse_pairs
 
 __all__ = ["TfatomsCalculator", "LocalForceCalculator", "model_cutoff", "resolve_model"]
 
@@ -166,6 +167,8 @@ class TfatomsCalculator(Calculator):
                 keys.IDX_I: tf.TensorSpec([None], tf.int32),
                 keys.IDX_J: tf.TensorSpec([None], tf.int32),
                 keys.CELL_SHIFTS: tf.TensorSpec([None, 3], tf.int32),
+                keys.PAIR_HALF: tf.TensorSpec([None], tf.int32),
+                keys.PAIR_INVERSE: tf.TensorSpec([None], tf.int32),
             }
 
             def call(batch):
@@ -237,6 +240,7 @@ class TfatomsCalculator(Calculator):
                 raise ValueError(f"atoms {int(i[k])} and {int(j[k])} are on top of each other "
                                  f"(distance {d[k]:.2e} A, closer than {MIN_DISTANCE:g} A)")
         n = len(pos)
+        half, inverse = couples(canonical_pairs(reverse_pairs(i, j, shifts, [0, len(i)])))
         batch = {
             keys.ATOMIC_NUMBERS: numbers.astype(np.int32),
             keys.POSITIONS: pos,
@@ -247,6 +251,7 @@ class TfatomsCalculator(Calculator):
             keys.IDX_I: np.ascontiguousarray(i, np.int32),
             keys.IDX_J: np.ascontiguousarray(j, np.int32),
             keys.CELL_SHIFTS: np.ascontiguousarray(shifts.reshape(-1, 3), np.int32),
+            keys.PAIR_HALF: half.astype(np.int32), keys.PAIR_INVERSE: inverse.astype(np.int32),
         }
         return batch, bool(pbc.all())
 

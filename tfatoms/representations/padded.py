@@ -80,6 +80,22 @@ def reverse_pairs(pair_i, pair_j, shifts, starts) -> np.ndarray:
     return np.where(ordered[pos] == rev, order[pos], -1)
 
 
+def couples(canonical) -> tuple[np.ndarray, np.ndarray]:
+    """``(half, inverse)`` of a batch's pairs from ``canonical`` (n_pairs,), the batch index of the pair whose
+    filter each pair shares (itself or its earlier mirror image): ``half`` lists the pairs that are their own
+    canonical (the ``PAIR_HALF`` of :mod:`tfatoms.keys`), ``inverse[k]`` is pair ``k``'s entry in it
+    (``PAIR_INVERSE``)."""
+    canonical = np.asarray(canonical, np.int64)
+    half = np.flatnonzero(canonical == np.arange(len(canonical)))
+    return half, np.searchsorted(half, canonical)
+
+
+def canonical_pairs(reverse) -> np.ndarray:
+    """Each pair's canonical pair: the first of it and its reverse (:func:`reverse_pairs`), itself without one."""
+    own = np.arange(len(reverse))
+    return np.where(np.asarray(reverse) >= 0, np.minimum(own, reverse), own)
+
+
 def _round_up(n: int, step: int) -> int:
     return -(-n // step) * step
 
@@ -410,9 +426,8 @@ class StructureBatches(BatchSource):
         """Global index of the pair whose filter each pair shares: the first of (i, j, S) and its reverse
         (j, i, -S); the pair itself if it has no reverse. Computed once, at the first batch."""
         if getattr(self, "_canonical", None) is None:
-            reverse = reverse_pairs(self._pair_i, self._pair_j, self._pair_shifts, self._pair_starts)
-            own = np.arange(len(reverse))
-            self._canonical = np.where(reverse >= 0, np.minimum(own, reverse), own)
+            self._canonical = canonical_pairs(reverse_pairs(self._pair_i, self._pair_j, self._pair_shifts,
+                                                            self._pair_starts))
         return self._canonical
 
     # ------------------------------------------------------------------------------------------- collate
@@ -473,13 +488,13 @@ class StructureBatches(BatchSource):
         local_first = np.concatenate([[0], np.cumsum(pair_counts)[:-1]]).astype(np.int64)
         canonical = (self._canonical_pairs()[pair_sel] - self._pair_starts[structures][pair_structure]
                      + local_first[pair_structure])
-        half = np.flatnonzero(canonical == np.arange(p_real))
+        half, inverse = couples(canonical)
         h_real = len(half)
         h_cap = _round_up(h_real + 1, max(1, self.pair_bucket // 2)) if pad else h_real
         pair_half = np.full(h_cap, p_real if p_cap > p_real else 0, np.int32)
         pair_half[:h_real] = half
         pair_inverse = np.full(p_cap, h_real, np.int32)
-        pair_inverse[:p_real] = np.searchsorted(half, canonical)
+        pair_inverse[:p_real] = inverse
 
         batch = {keys.ATOMIC_NUMBERS: numbers, keys.POSITIONS: positions, keys.CELL: cell, keys.PBC: pbc,
                  keys.STRUCTURE_INDEX: structure, keys.N_ATOMS: n_atoms, keys.IDX_I: idx_i, keys.IDX_J: idx_j,
