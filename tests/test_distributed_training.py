@@ -266,3 +266,10 @@ def test_schnet_qm9_two_workers_equal_one_process(qm9_cache_dir, tmp_path):
         maes[name] = json.loads((tmp_path / name / "schnet_qm9_quick" / "metrics.json").read_text())["mae.U0.n600"]
     assert len(list((tmp_path / "dist").iterdir())) == 1      # the chief's results only
     np.testing.assert_allclose(maes["dist"], maes["single"], rtol=1e-5)
+
+
+def test_the_scripts_offer_the_strategies_there_are():
+    from tfatoms.reproduce import cli
+    from tfatoms.train import distribute
+
+    assert cli.STRATEGIES == distribute.STRATEGIES

@@ -154,11 +154,14 @@ def check_molecules(parser, args) -> None:
     args.molecule_list = list(dict.fromkeys(names))
 
 
+#: ``tfatoms.train.distribute.STRATEGIES``, spelled here so that ``--help`` answers before TensorFlow loads
+#: (importing ``tfatoms.train`` starts it); tests/test_distributed_training.py checks that the two agree.
+STRATEGIES = ("none", "mirrored", "multi-worker")
+
+
 def add_strategy_option(parser):
     """``--strategy none|mirrored|multi-worker``: data-parallel training on ``tf.distribute``
     (:mod:`tfatoms.train.distribute`); start it with :func:`start_strategy`."""
-    from tfatoms.train.distribute import STRATEGIES
-
     parser.add_argument("--strategy", choices=STRATEGIES, default="none",
                         help="data-parallel training: 'multi-worker' across processes (TF_CONFIG or a Slurm "
                              "step, see mpi/slurm_train.sh), 'mirrored' across this machine's GPUs; the global "
