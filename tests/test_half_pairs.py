@@ -66,8 +66,10 @@ def test_schnet_with_half_filters_equals_every_pair(dtype):
     a = potential({k: tf.constant(v) for k, v in batch.items()})
     b = potential({k: tf.constant(v) for k, v in full.items()})
     tol = dict(float32=dict(rtol=2e-5, atol=2e-5), float64=dict(rtol=1e-12, atol=1e-12))[dtype]
-    for k in (keys.ENERGY, keys.FORCES, keys.STRESS):
+    for k in (keys.ENERGY, keys.FORCES):
         np.testing.assert_allclose(a[k].numpy(), b[k].numpy(), **tol, err_msg=k)
+    # stress of the two periodic cells (the molecule's and the lone atom's have no volume)
+    np.testing.assert_allclose(a[keys.STRESS].numpy()[:2], b[keys.STRESS].numpy()[:2], **tol)
     assert np.abs(a[keys.FORCES].numpy()).max() > 1e-3          # forces are not trivially zero
 
 
