@@ -88,3 +88,16 @@ def test_training_gradients_with_half_filters_equal_every_pair():
         grads.append([tf.convert_to_tensor(g).numpy() for g in tape.gradient(loss, model.trainable_variables)])
     for g_half, g_full in zip(*grads):
         np.testing.assert_allclose(g_half, g_full, rtol=1e-10, atol=1e-12)
+
+
+def test_canonical_pairs_in_chunks_equal_one_pass(monkeypatch):
+    """Large datasets are paired in chunks of whole structures; any chunk size gives the same couples."""
+    import tfatoms.representations.padded as padded
+
+    structures = _structures() * 3
+    one = StructureBatches.from_atoms(structures, cutoff=5.0)._canonical_pairs()
+    monkeypatch.setattr(padded, "CANONICAL_CHUNK_PAIRS", 50)          # smaller than one structure's pairs
+    chunked = StructureBatches.from_atoms(structures, cutoff=5.0)._canonical_pairs()
+    np.testing.assert_array_equal(chunked, one)
+    monkeypatch.setattr(padded, "CANONICAL_CHUNK_PAIRS", 2000)
+    np.testing.assert_array_equal(StructureBatches.from_atoms(structures, cutoff=5.0)._canonical_pairs(), one)

@@ -80,6 +80,10 @@ def reverse_pairs(pair_i, pair_j, shifts, starts) -> np.ndarray:
     return np.where(ordered[pos] == rev, order[pos], -1)
 
 
+#: Pairs per chunk when the canonical pairs of a dataset are computed (whole structures; about 100 MB of keys).
+CANONICAL_CHUNK_PAIRS = 2_000_000
+
+
 def couples(canonical) -> tuple[np.ndarray, np.ndarray]:
     """``(half, inverse)`` of a batch's pairs from ``canonical`` (n_pairs,), the batch index of the pair whose
     filter each pair shares (itself or its earlier mirror image): ``half`` lists the pairs that are their own
@@ -426,8 +430,16 @@ class StructureBatches(BatchSource):
         """Global index of the pair whose filter each pair shares: the first of (i, j, S) and its reverse
         (j, i, -S); the pair itself if it has no reverse. Computed once, at the first batch."""
         if getattr(self, "_canonical", None) is None:
-            self._canonical = canonical_pairs(reverse_pairs(self._pair_i, self._pair_j, self._pair_shifts,
-                                                            self._pair_starts))
+            starts, canonical = self._pair_starts, np.empty(len(self._pair_i), np.int64)
+            m = 0
+            while m < len(self):          # chunks of whole structures (bounded memory for large datasets)
+                end = max(m + 1, int(np.searchsorted(starts, starts[m] + CANONICAL_CHUNK_PAIRS, side="right")) - 1)
+                end = min(end, len(self))
+                p0, p1 = starts[m], starts[end]
+                canonical[p0:p1] = p0 + canonical_pairs(reverse_pairs(
+                    self._pair_i[p0:p1], self._pair_j[p0:p1], self._pair_shifts[p0:p1], starts[m:end + 1] - p0))
+                m = end
+            self._canonical = canonical
         return self._canonical
 
     # ------------------------------------------------------------------------------------------- collate
