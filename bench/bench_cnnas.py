@@ -12,6 +12,9 @@ import json
 import time
 from pathlib import Path
 
+from tfatoms._io import atomic_write
+from tfatoms.reproduce.results import hardware
+
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -58,7 +61,8 @@ def main(argv=None):
             results["rows"].append(row)
             print(json.dumps(row), flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=1))
+    results["hardware"] = hardware()      # CPU model and vector extensions beside the numbers
+    atomic_write(Path(args.out), json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ from pathlib import Path
 import numba
 import numpy as np
 
+from tfatoms._io import atomic_write
+from tfatoms.reproduce.results import hardware
 from tfatoms.representations.gaussian_image import gaussian_image, rasterize_window, stencil_radius
 
 DENSITY = 0.38    # atoms per A^2 (graphene: 2 atoms per 5.24 A^2)
@@ -137,7 +139,8 @@ def main():
                   machine=platform.processor() or platform.machine(), warmup_s=warmup, rows=rows,
                   baseline=baseline)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2))
+    result["hardware"] = hardware()      # CPU model and vector extensions beside the numbers
+    atomic_write(Path(args.out), json.dumps(result, indent=2))
     print(f"wrote {args.out}")
 
 

@@ -108,8 +108,11 @@ def main(argv=None):
     for row in results["sampling"]:
         print(json.dumps(row), flush=True)
     results["training"] = training_rates(args.batches, args.steps)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=1))
+    from tfatoms._io import atomic_write
+    from tfatoms.reproduce.results import hardware
+
+    results["hardware"] = hardware()      # CPU model and vector extensions beside the numbers
+    atomic_write(Path(args.out), json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

@@ -68,8 +68,11 @@ def main():
               f"{1e3 * r['best_s']:>9.3f}")
     result = dict(benchmark="neighbor lists", machine=platform.processor() or platform.machine(),
                   cpu_count=os.cpu_count(), repeats=args.repeats, rows=rows)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2))
+    from tfatoms._io import atomic_write
+    from tfatoms.reproduce.results import hardware
+
+    result["hardware"] = hardware()      # CPU model and vector extensions beside the numbers
+    atomic_write(Path(args.out), json.dumps(result, indent=2))
     print(f"wrote {args.out}")
 
 
