@@ -7,7 +7,7 @@ import tensorflow as tf
 from ase.build import bulk, molecule
 
 from tfatoms import keys
-from tfatoms.models import Potential, SchNet
+from tfatoms.models import DTNN, Potential, SchNet
 from tfatoms.representations import build_batch
 from tfatoms.representations.padded import StructureBatches, reverse_pairs
 
@@ -56,12 +56,19 @@ def test_every_pair_maps_to_a_couple_entry_of_equal_distance(pad):
         assert np.all(inverse[n_real:] == n_real // 2)                             # padding: one entry
 
 
+def _model(kind, dtype):
+    if kind == "DTNN":
+        return DTNN(n_features=16, n_factors=24, n_interactions=2, rbf_cutoff=5.0, max_z=29, dtype=dtype)
+    return SchNet(n_features=32, n_interactions=3, rbf_cutoff=5.0, cutoff=5.0, max_z=29, dtype=dtype)
+
+
+@pytest.mark.parametrize("kind", ["SchNet", "DTNN"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_schnet_with_half_filters_equals_every_pair(dtype):
+def test_model_with_half_filters_equals_every_pair(dtype, kind):
     structures = _structures()
     batch = build_batch(structures, cutoff=5.0, dtype=np.dtype(dtype))
     full = {k: v for k, v in batch.items() if k not in (keys.PAIR_HALF, keys.PAIR_INVERSE)}
-    model = SchNet(n_features=32, n_interactions=3, rbf_cutoff=5.0, cutoff=5.0, max_z=29, dtype=dtype)
+    model = _model(kind, dtype)
     potential = Potential(model, compute_forces=True, compute_stress=True)
     a = potential({k: tf.constant(v) for k, v in batch.items()})
     b = potential({k: tf.constant(v) for k, v in full.items()})

@@ -33,6 +33,8 @@ class FactorizedTensorInteraction(keras.layers.Layer):
         rbf: ``(n_pairs, n_rbf)`` float, radial basis ``d_hat_ij`` (eq. 3.4).
         idx_i: ``(n_pairs,)`` int, atom receiving the perturbation.
         idx_j: ``(n_pairs,)`` int, neighbouring atom.
+        filter_index: ``None``, or ``(n_pairs,)`` int: ``rbf`` holds one pair per mirror couple (the batch's
+            ``PAIR_HALF``) and pair ``k`` takes row ``filter_index[k]`` of ``W^fd d_hat`` (``PAIR_INVERSE``).
 
     Returns:
         ``(n_atoms, n_features)``.
@@ -63,7 +65,7 @@ class FactorizedTensorInteraction(keras.layers.Layer):
         self.fd.build((None, rbf_shape[-1]))
         self.xf.build((None, self.n_factors))
 
-    def call(self, x, rbf, idx_i, idx_j):
+    def call(self, x, rbf, idx_i, idx_j, filter_index=None):
         x = tf.cast(x, self.compute_dtype)
         idx_i = tf.convert_to_tensor(idx_i)
         idx_j = tf.convert_to_tensor(idx_j)
@@ -71,6 +73,8 @@ class FactorizedTensorInteraction(keras.layers.Layer):
         # W^fx x_j + b^f1 is computed once per atom and then gathered per pair.
         hx = tf.gather(self.fx(x), idx_j)
         hd = self.fd(tf.cast(rbf, self.compute_dtype))
+        if filter_index is not None:        # rbf of one pair per (i, j) / (j, i) couple, to every pair
+            hd = tf.gather(hd, filter_index)
         v = tf.tanh(self.xf(hx * hd))
         return x + aggregate_pairs(v, idx_i, tf.shape(x)[0], "sum")
 

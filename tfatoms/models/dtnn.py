@@ -27,7 +27,7 @@ from tfatoms.layers.radial import GaussianRBF
 from tfatoms.layers.readout import AtomwiseReadout
 from tfatoms.layers.tensor_interaction import FactorizedTensorInteraction
 from tfatoms.models.base import AtomwisePropertyModel
-from tfatoms.models.geometry import pair_vectors
+from tfatoms.models.geometry import couple_distances, pair_vectors
 from tfatoms.models.schnet import checked_atomic_numbers
 
 
@@ -85,8 +85,9 @@ class DTNN(AtomwisePropertyModel):
         """Chemical-environment vectors ``x^T`` (n_atoms, n_features) after ``T`` passes."""
         _, d = pair_vectors(batch)
         idx_i, idx_j = batch[keys.IDX_I], batch[keys.IDX_J]
+        d, inverse = couple_distances(batch, d)     # d_ij = d_ji: W^fd d_hat once per couple
         rbf = self.rbf(d)
         x = self.embedding(checked_atomic_numbers(batch[keys.ATOMIC_NUMBERS], self.max_z, type(self).__name__))
         for t in range(self.n_interactions):
-            x = self.interactions[t % len(self.interactions)](x, rbf, idx_i, idx_j)
+            x = self.interactions[t % len(self.interactions)](x, rbf, idx_i, idx_j, filter_index=inverse)
         return x

@@ -42,3 +42,14 @@ def pair_vectors(batch):
     if offsets is not None:
         vectors = vectors + offsets
     return vectors, tf.norm(vectors, axis=-1)
+
+
+def couple_distances(batch, distances):
+    """``(distances, inverse)`` for distance-only terms (SchNet's filters, DTNN's ``W^fd d_hat``): with the
+    batch's ``PAIR_HALF``/``PAIR_INVERSE`` (:mod:`tfatoms.keys`) the distances of one pair per mirror couple
+    and each pair's couple index (``d_ij = d_ji`` exactly, so the terms are computed once per couple and
+    gathered back with ``inverse``); without them ``(distances, None)``: every pair's own."""
+    inverse = batch.get(keys.PAIR_INVERSE)
+    if inverse is None:
+        return distances, None
+    return tf.gather(distances, batch[keys.PAIR_HALF]), inverse

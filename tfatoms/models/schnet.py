@@ -34,7 +34,7 @@ from tfatoms.layers.embedding import AtomEmbedding
 from tfatoms.layers.radial import GaussianRBF, _positive_float
 from tfatoms.layers.readout import AtomwiseReadout
 from tfatoms.models.base import AtomwisePropertyModel
-from tfatoms.models.geometry import pair_vectors
+from tfatoms.models.geometry import couple_distances, pair_vectors
 
 
 def checked_atomic_numbers(numbers, max_z: int, model: str = "the model"):
@@ -157,9 +157,7 @@ class SchNet(AtomwisePropertyModel):
         """Atom-wise features ``x^T`` (n_atoms, F) after the last interaction block."""
         _, d = pair_vectors(batch)
         idx_i, idx_j = batch[keys.IDX_I], batch[keys.IDX_J]
-        inverse = batch.get(keys.PAIR_INVERSE)
-        if inverse is not None:           # d_ij = d_ji: filters of one pair per couple, gathered to all pairs
-            d = tf.gather(d, batch[keys.PAIR_HALF])
+        d, inverse = couple_distances(batch, d)     # d_ij = d_ji: filters once per couple, gathered to all
         rbf = self.rbf(d)
         x = self.embedding(checked_atomic_numbers(batch[keys.ATOMIC_NUMBERS], self.max_z, type(self).__name__))
         for block in self.interactions:
