@@ -135,7 +135,7 @@ def _trainer(train_structures, seed, steps, **kw):
 BUCKETS = {"atom_bucket": 128, "pair_bucket": 2048}  # one padded shape per batch size: few traces
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.slow), pytest.param(2, marks=pytest.mark.slow)])
 def test_energy_force_training_learns_emt_forces(clusters, tmp_path, seed):
     """40 training / 10 validation / 10 test clusters, 150 steps (30 epochs of 5 batches), rho = 0.01.
 

@@ -80,6 +80,7 @@ def _run_script(tmp_path, model_path, ranks, threads, launcher="mpirun"):
     return result["energy_eV"]
 
 
+@pytest.mark.slow            # two mpirun launches, about 29 s (kept out of the 10-minute default suite)
 @pytest.mark.skipif(not HAVE_MPI, reason="mpirun (pip mpich) or mpi4py not installed")
 def test_energy_is_independent_of_the_rank_count(script_runs):
     # one thread per rank for every rank count: the ranks are the only variable. Each window's tiles go

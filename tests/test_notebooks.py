@@ -15,8 +15,8 @@ SHARED = Path(os.environ.get("TFATOMS_SHARED_DATA", Path(__file__).resolve().par
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 #: notebooks whose quick run is a slow test (kept out of the 10-minute default suite; their committed outputs are
 #: still checked by default): 07 trains a network and an N sweep, about 64 s; 06 trains five SchNets and runs C20 MD,
-#: relaxations and two Hessians, about 100 s
-SLOW_RUNS = {"06_schnet_md17.ipynb", "07_local_force_dnn.ipynb"}
+#: relaxations and two Hessians, about 100 s; 08 runs xTB MD of small sheets and a Monte Carlo chain, about 19 s
+SLOW_RUNS = {"06_schnet_md17.ipynb", "07_local_force_dnn.ipynb", "08_hexagonal_sheets.ipynb"}
 RUNS = [pytest.param(p, marks=pytest.mark.slow) if p.name in SLOW_RUNS else p for p in NOTEBOOKS]
 
 
