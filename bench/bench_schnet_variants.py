@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 VARIANTS = {"126 Gaussians (thesis)": dict(rbf_spacing=0.1), "8 Gaussians": dict(rbf_spacing=12.5 / 7),
@@ -23,37 +22,19 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default="bench/results/schnet_variants.json")
     args = p.parse_args(argv)
-    import numpy as np
-    import tensorflow as tf
+    from bench_half_pairs import qm9_batches, xla_inference_rate
 
     from tfatoms._io import atomic_write
-    from tfatoms.data.qm9 import load_qm9
     from tfatoms.models import SchNet
-    from tfatoms.representations.padded import MoleculeBatches
     from tfatoms.reproduce.results import hardware
-    from tfatoms.train.trainer import batch_tensors
 
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-    qm9 = load_qm9(progress=False)
-    sub = qm9.subset(np.sort(np.random.default_rng(0).permutation(len(qm9))[:1024]))
-    data = MoleculeBatches(sub.numbers, sub.positions, sub.offsets, sub.target("U0"), batch_size=32)
-    batches = [batch_tensors(b[1]) for b in data.batches()]
+    data, batches = qm9_batches(1024, args.threads)
     result = {"molecules_per_s": {}}
     for label, kw in VARIANTS.items():
         model = SchNet(n_features=64, n_interactions=6, rbf_cutoff=12.5, **kw)
         model(batches[0])
-        step = tf.function(lambda b: model(b), jit_compile=True, reduce_retracing=True)
-        for b in batches:
-            step(b)
-        best = float("inf")
-        for _ in range(3):
-            t0 = time.perf_counter()
-            for b in batches:
-                step(b).numpy()
-            best = min(best, time.perf_counter() - t0)
-        result["molecules_per_s"][label] = len(sub) / best
-        print(f"{label}: {len(sub) / best:.0f} molecules/s", flush=True)
+        result["molecules_per_s"][label] = rate = xla_inference_rate(model, batches, len(data))
+        print(f"{label}: {rate:.0f} molecules/s", flush=True)
     result["hardware"] = hardware()
     atomic_write(Path(args.out), json.dumps(result, indent=1))
 
