@@ -157,13 +157,14 @@ def main(argv=None) -> dict | None:
               f"(main() called from Python), so it keeps its own count "
               f"({tf.config.threading.get_intra_op_parallelism_threads()}, 0 = all cores). Run the script as its "
               f"own process to set it.", file=sys.stderr)
-    from tfatoms.inference.precision import resolve_precision
+    from tfatoms.inference.precision import bfloat16_in_hardware, resolve_precision
     from tfatoms.reproduce.results import hardware
 
     t0 = time.perf_counter()
     policy, precision_note = resolve_precision(args.precision)
-    if rank == 0 and (args.precision == "auto" or "emulated" in precision_note):
-        print(f"precision: {precision_note}", file=sys.stderr if "emulated" in precision_note else sys.stdout)
+    emulated = policy == "mixed_bfloat16" and not bfloat16_in_hardware()
+    if rank == 0 and (args.precision == "auto" or emulated):
+        print(f"precision: {precision_note}", file=sys.stderr if emulated else sys.stdout)
     keras.mixed_precision.set_global_policy(policy)     # also float32: main() called twice in one process
     try:
         sheet, description = build_sheet(args)

@@ -108,3 +108,27 @@ def test_canonical_pairs_in_chunks_equal_one_pass(monkeypatch):
     np.testing.assert_array_equal(chunked, one)
     monkeypatch.setattr(padded, "CANONICAL_CHUNK_PAIRS", 2000)
     np.testing.assert_array_equal(StructureBatches.from_atoms(structures, cutoff=5.0)._canonical_pairs(), one)
+
+
+def test_calculator_couples_survive_its_cutoff_filter():
+    """The ASE calculator finds the couples once per neighbour search (cutoff + skin) and renumbers them after
+    dropping the pairs beyond the cutoff at each step: every kept pair maps to a kept mirror of equal distance."""
+    from tfatoms.calculators import TfatomsCalculator
+
+    cu = _structures()[0]
+    model = SchNet(n_features=16, n_interactions=1, rbf_cutoff=4.0, cutoff=4.0, max_z=29)
+    calc = TfatomsCalculator(model, skin=1.0)
+    batch, _ = calc._batch(cu)
+    assert calc._pairs.idx_i.size > batch[keys.IDX_I].size          # the skin's extra pairs were dropped
+    pos, cell = batch[keys.POSITIONS].astype(np.float64), batch[keys.CELL][0].astype(np.float64)
+    i, j, s = batch[keys.IDX_I], batch[keys.IDX_J], batch[keys.CELL_SHIFTS]
+    d = np.linalg.norm(pos[j] - pos[i] + s @ cell, axis=1)
+    half, inverse = batch[keys.PAIR_HALF], batch[keys.PAIR_INVERSE]
+    np.testing.assert_array_equal(d[half[inverse]], d)
+    np.testing.assert_array_equal(np.bincount(inverse), np.full(len(half), 2))
+    # the calculator's energy and forces equal the model on the every-pair batch
+    full = {k: v for k, v in batch.items() if k not in (keys.PAIR_HALF, keys.PAIR_INVERSE)}
+    out = Potential(model, compute_forces=True)({k: tf.constant(v) for k, v in full.items()})
+    cu.calc = calc
+    np.testing.assert_allclose(cu.get_potential_energy(), float(out[keys.ENERGY][0]), rtol=1e-5)
+    np.testing.assert_allclose(cu.get_forces(), out[keys.FORCES].numpy(), rtol=1e-4, atol=1e-5)

@@ -87,6 +87,8 @@ class _Pairs:
         self.positions = positions      # (n, 3) float64, raw ASE positions at the search
         self.shift = shift              # (n, 3) float64, raw - wrapped positions (periodic structures)
         self.idx_i, self.idx_j, self.shifts = idx_i, idx_j, shifts   # shifts: (n_pairs, 3) int32 cell shifts
+        # each pair's mirror-couple representative (keys.PAIR_HALF), found once per search, not per step
+        self.canonical = canonical_pairs(reverse_pairs(idx_i, idx_j, shifts, [0, len(idx_i)]))
 
     def matches(self, numbers, cell, pbc):
         return (len(numbers) == len(self.numbers) and np.array_equal(numbers, self.numbers)
@@ -228,19 +230,22 @@ class TfatomsCalculator(Calculator):
         else:
             pos = positions - positions.mean(axis=0)   # offsets are zero: any translation is exact
         pos = pos.astype(self.dtype)
-        i, j, shifts = pairs.idx_i, pairs.idx_j, pairs.shifts
+        i, j, shifts, canonical = pairs.idx_i, pairs.idx_j, pairs.shifts, pairs.canonical
         offsets = shifts.astype(self.dtype) @ cell.astype(self.dtype)    # as the model computes them
         if len(i):
             d = np.linalg.norm((pos[j] - pos[i] + offsets).astype(np.float64), axis=1)
             if self.cutoff is not None:
                 keep = d < self.cutoff
                 i, j, shifts, d = i[keep], j[keep], shifts[keep], d[keep]
+                # a pair and its mirror have the same distance bit for bit (negated vectors), so both stay or
+                # both go: the kept pairs' representatives are kept pairs, renumbered
+                canonical = (np.cumsum(keep) - 1)[canonical[keep]]
             if len(d) and d.min() < MIN_DISTANCE:
                 k = int(np.argmin(d))
                 raise ValueError(f"atoms {int(i[k])} and {int(j[k])} are on top of each other "
                                  f"(distance {d[k]:.2e} A, closer than {MIN_DISTANCE:g} A)")
         n = len(pos)
-        half, inverse = couples(canonical_pairs(reverse_pairs(i, j, shifts, [0, len(i)])))
+        half, inverse = couples(canonical)
         batch = {
             keys.ATOMIC_NUMBERS: numbers.astype(np.int32),
             keys.POSITIONS: pos,

@@ -46,13 +46,18 @@ def vector_extensions(flags: set[str] | None = None) -> dict[str, bool]:
     return {name: name in flags for name in EXTENSIONS}
 
 
+def bfloat16_in_hardware(flags: set[str] | None = None) -> list[str]:
+    """The :data:`BFLOAT16_FLAGS` the CPU has (empty: bfloat16 would be emulated)."""
+    flags = cpu_flags() if flags is None else flags
+    return [f for f in BFLOAT16_FLAGS if f in flags]
+
+
 def resolve_precision(precision: str, flags: set[str] | None = None) -> tuple[str, str]:
     """``(policy, reason)``: the Keras dtype policy to run for ``precision`` (one of :data:`PRECISIONS`) and
     one line saying why (for logs and result files)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
-    flags = cpu_flags() if flags is None else flags
-    have = [f for f in BFLOAT16_FLAGS if f in flags]
+    have = bfloat16_in_hardware(flags)
     if precision == "auto":
         if have:
             return "mixed_bfloat16", f"auto: the CPU has {'/'.join(have)}, bfloat16 convolutions"

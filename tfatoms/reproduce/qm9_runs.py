@@ -8,7 +8,6 @@ returns test predictions in the thesis' units (Table A.1).
 """
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -19,6 +18,7 @@ import numpy as np
 from tfatoms._io import write_json
 from tfatoms.data.qm9 import PROPERTIES, QM9, QM9PACK_MOLECULES, qm9_split
 from tfatoms.representations.padded import MoleculeBatches
+from tfatoms.train.distribute import strategy_scope
 from tfatoms.train.trainer import (BatchTrainer, TrainingResult, budget_learning_rate,
                                              thesis_learning_rate)
 
@@ -139,7 +139,7 @@ def run_qm9_model(data: QM9, prop: str, split: dict, budget: Budget, make_model,
     steps = max_steps or budget.steps(len(train_idx))
     lr_tag = "thesis" if budget.lr is None else f"cos{budget.lr[0]:g}-{budget.lr[1]:g}"
     ckpt = Path(checkpoint_root) / f"{model_name}_{prop}_n{len(train_idx)}_s{steps}_{lr_tag}_seed{seed}{tag}"
-    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+    with strategy_scope(strategy):
         model = make_model(spec.aggregation, e_mu, e_sigma)
         lr = thesis_learning_rate() if budget.lr is None else budget_learning_rate(*budget.lr, steps)
         optimizer = None if budget.momentum is None else keras.optimizers.SGD(lr, momentum=budget.momentum)

@@ -24,7 +24,7 @@ The contract (what makes a distributed run the same run as a single-process one)
   ``checkpoint_dir`` must be on a filesystem all workers see (checked: workers that
   restored different steps stop with an error instead of training apart).
 * **One decision.** Validation runs on every worker with identical weights, so early
-  stopping agrees by construction; the time limit is the chief's clock, all-reduced.
+  stopping agrees by construction; the time limit is the chief's clock, gathered by every worker.
 
 Data augmentation (a source's :meth:`collate_training`) draws from ``(seed, epoch, batch)``
 per shard, so an augmented distributed run is not the single-process run draw for draw;
@@ -38,6 +38,7 @@ TensorFlow work (TensorFlow's rule for the multi-worker collectives).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 
@@ -124,6 +125,11 @@ def is_chief(strategy) -> bool:
         return True
     has_chief = "chief" in resolver.cluster_spec().as_dict()
     return resolver.task_type == "worker" and int(resolver.task_id or 0) == 0 and not has_chief
+
+
+def strategy_scope(strategy):
+    """``strategy.scope()``, or a context that does nothing without a strategy (one process)."""
+    return strategy.scope() if strategy is not None else contextlib.nullcontext()
 
 
 def shard(indices, replica: int, n_replicas: int) -> np.ndarray:

@@ -69,7 +69,7 @@ from tfatoms import keys
 from tfatoms._io import atomic_path, exclusive, write_json
 from tfatoms._validation import atomic_numbers_within, positive_int
 from tfatoms.representations.neighbors import model_cutoff
-from tfatoms.train.distribute import is_chief, shard
+from tfatoms.train.distribute import is_chief, shard, strategy_scope
 from tfatoms.train.fit import load_checkpoint_weights, remove_legacy_temporaries
 from tfatoms.train.losses import EnergyLoss
 from tfatoms.train.metrics import energy_force_metrics, error_metrics
@@ -171,7 +171,7 @@ class BatchTrainer:
         self.strategy = strategy
         self.chief = is_chief(strategy)
         if optimizer is None:
-            with self._scope():
+            with strategy_scope(strategy):
                 optimizer = keras.optimizers.Adam(thesis_learning_rate() if learning_rate is None else learning_rate)
         self.optimizer = optimizer
         self.jit_compile = bool(jit_compile)
@@ -224,9 +224,6 @@ class BatchTrainer:
         return loss
 
     # ------------------------------------------------------------------------------ data-parallel steps
-    def _scope(self):
-        return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
-
     def _loss_and_grads_impl(self, batch, targets, weights, share):
         """One replica's loss, weighted by its ``share`` of the global batch's real examples, and its gradients."""
         with tf.GradientTape() as tape:
@@ -383,7 +380,7 @@ class BatchTrainer:
             self._check_in_scope(self.model.variables)
         if not self.model.built or not self.optimizer.built:
             _, batch, targets, weights = next(data.batches())
-            with self._scope():
+            with strategy_scope(self.strategy):
                 self.model(batch_tensors(batch))
                 self.optimizer.build(self.model.trainable_variables)
         self._check_in_scope([*self.model.variables, *self.optimizer.variables])
@@ -569,7 +566,7 @@ class BatchTrainer:
                 with open(history_path, "a") as fh:
                     fh.write(json.dumps(record) + "\n")
             # every worker sees the same steps and validation numbers; the time limit is the chief's clock
-            # (all-reduced each epoch, after the chief's writes: also the barrier before the best model is read)
+            # (gathered each epoch, after the chief's writes: also the barrier before the best model is read)
             out_of_time = self._gathered(self.chief and time_limit_s is not None
                                          and state["seconds"] >= time_limit_s).max() > 0
             if state["step"] >= max_steps:
