@@ -46,7 +46,11 @@ def test_md_only_reproduces_the_shipped_models_committed_test_errors(tmp_path):
     committed = json.loads((ROOT / "reproductions" / "results" / "schnet_md17" / "metrics.json").read_text())
     test, md = schnet_md17.main(["--md-only", "--md-ps", "0.05", "--data", str(DATA), "--out", str(tmp_path)])
     # to float32 round-off, which differs between CPUs (AVX2 against AVX-512 hosts: 3e-6 of 18.4 meV/A measured)
-    assert test["energy_mae"] * 1000 == pytest.approx(committed["energy_mae_meV.test"], rel=1e-6)
+    # and between kernels that are equal in exact arithmetic (the shifted softplus and half-pair filters changed the
+    # order of float32 operations after the model was trained). The energies are float32 totals near -4209 eV, whose
+    # spacing is 0.49 meV: each prediction moves by a fraction of it and the MAE over 150 structures by about
+    # 0.01 meV (3.3e-3 meV measured after the kernel change); 0.05 meV is still 1 % of the committed 4.37 meV.
+    assert test["energy_mae"] * 1000 == pytest.approx(committed["energy_mae_meV.test"], abs=0.05)
     assert test["forces_mae"] * 1000 == pytest.approx(committed["forces_mae_meV_A.test"], rel=1e-6)
     assert md["steps"] == 100 and md["max_drift_meV_per_atom"] < 1.0
 
