@@ -51,6 +51,23 @@ BUDGETS = {
                  transfer=((1, 3), (2, 2), (4, 1), (8, 1), (10, 1), (16, 1)), transfer_equilibrate=600,
                  xtb_cells=12),
 }
+#: ``--distribution mixed`` (the shipped model): the kinds, temperatures and ripples of
+#: ``tfatoms.data.porous_kinds.training_recipe``, fine-tuned from ``--init-from`` (default: the shipped model of the
+#: paper's distribution) with random translations of the training sheets; budget entries replacing the default's.
+#: Strained sets of the mixed distribution: 8 x 1-block sheets (17 % of a 2 x 2 cell's strain per tile is too
+#: much) stretched and compressed by one focus tile along x, +-4.17 % (``strained_geometries`` each, batch
+#: ``strained_batch``: about the pixels of a batch of 2 x 2 sheets).
+STRAINED_BLOCKS, STRAINED_TILES = (8, 1), (1, -1)
+MIXED = {"quick": dict(n_geometries=24, n_snapshots=2, max_steps=40, strained_geometries=6, strained_batch=2),
+         "default": dict(n_geometries=1400, n_snapshots=6, lr=1e-4, max_steps=3000, transfer=((1, 3), (2, 2), (4, 1)),
+                         xtb_cells=0, strained_geometries=160, strained_batch=4),
+         "full": dict(n_geometries=3137, strained_geometries=400, strained_batch=16)}
+MIXED_COVERS = ("34 x 34 A periodic sheets (and larger: EDNN is extensive) with circular or elliptical holes, "
+                "pruned or unpruned edges, single vacancies, divacancies, pristine; flat at 0 K or 300-1500 K MD; "
+                "ripples up to 1 A")
+MIXED_LIMITS = ("strained cells (uniaxial strain is tested, not trained: the model's fixed pixel grid allows it only "
+                "in long cells), biaxial strain, other elements, hydrogenated or functionalised edges, "
+                "Stone-Wales defects, multilayers; energies only (no forces)")
 TRANSFER_SEED = 900_000     # seeds of the transfer sheets (disjoint from the dataset's)
 
 
@@ -61,6 +78,12 @@ def parse_args(argv=None):
     p.add_argument("--time-limit", type=positive(float), help="minutes of training after which to stop at an epoch end")
     p.add_argument("--workers", type=positive(int), default=2, help="processes for the MD dataset generation")
     p.add_argument("--save-pretrained", metavar="DIR", help="also store the trained model (float16) in DIR")
+    p.add_argument("--distribution", choices=("holes", "mixed"), default="holes",
+                   help="holes: the paper's (circular pruned holes, 1000 K); mixed: six kinds of sheet, flat 0 K "
+                        "or 300-1500 K, ripples (tfatoms.data.porous_kinds; the shipped model's)")
+    p.add_argument("--init-from", metavar="NAME",
+                   help="start from the weights of this pretrained EDNN (default with --distribution mixed: "
+                        "ednn_porous_graphene_holes, the paper-distribution model; 'none': random weights)")
     return p.parse_args(argv)
 
 
@@ -77,12 +100,14 @@ import numpy as np  # noqa: E402
 
 from tfatoms.data.lammps_rebo import REFERENCE as REBO, rebo_energy  # noqa: E402
 from tfatoms.data.porous_graphene import generate_porous_graphene, load_porous_graphene, md_snapshot  # noqa: E402
-from tfatoms.data.sheets import BLOCK_PIXELS, PIXEL_SPACING, VACUUM, PeriodicSheet, PorousSheet  # noqa: E402
+from tfatoms.data.sheets import PIXEL_SPACING, VACUUM, PeriodicSheet, PorousSheet  # noqa: E402
 from tfatoms.data.xtb import REFERENCE as XTB, xtb_energy  # noqa: E402
+from tfatoms.inference.domain import DomainCheck  # noqa: E402
 from tfatoms.inference.sheet import SheetPredictor  # noqa: E402
 from tfatoms.models import EDNN, dft_tile_cnn  # noqa: E402
-from tfatoms.pretrained import save_ednn  # noqa: E402
+from tfatoms.pretrained import load_ednn, save_ednn  # noqa: E402
 from tfatoms.representations.atom_images import AtomImages  # noqa: E402
+from tfatoms.representations.batch_source import ConcatenatedSources  # noqa: E402
 from tfatoms.reproduce import ResultsWriter  # noqa: E402
 from tfatoms.train.trainer import BatchTrainer, budget_learning_rate  # noqa: E402
 
@@ -94,12 +119,23 @@ def energy_scaling(data, train_idx) -> tuple[float, float]:
     return float(per_area.std() * tile_area), float(per_area.mean() * tile_area)
 
 
-def sheet_images(data, idx, batch, targets=True) -> AtomImages:
-    pixels = (TRAIN_BLOCKS[0] * BLOCK_PIXELS, TRAIN_BLOCKS[1] * BLOCK_PIXELS)
+def sheet_images(data, idx, batch, targets=True, translate=False, seed=0) -> AtomImages:
+    pixels = tuple(int(p) for p in np.rint(data.cell[:2] / np.array(PIXEL_SPACING)))   # 384 x 384 for 2 x 2 blocks
     offsets = np.concatenate([[0], np.cumsum(data.n_atoms[idx])])
     pos = np.concatenate([data.config(k) for k in idx])
     return AtomImages(pos, offsets, data.cell[:2], pixels, numbers=6,
-                      targets=data.energy[idx] if targets else None, batch_size=batch, gamma=GAMMA)
+                      targets=data.energy[idx] if targets else None, batch_size=batch, gamma=GAMMA,
+                      translation_augmentation=translate, augmentation_seed=seed)
+
+
+def data_source(data, strained=None) -> str:
+    """What the model was trained on, for the results and the pretrained model's JSON."""
+    text = (f"generated: {data.attrs['params']['n_geometries']} seeded porous graphene sheets (34.44 x 34.09 A), "
+            f"{data.attrs['md']}")
+    for d in (strained or {}).values():
+        text += (f"; and {d.attrs['params']['n_geometries']} long sheets ({d.cell[0]:.1f} x {d.cell[1]:.1f} A): "
+                 f"{d.attrs['md']}")
+    return text
 
 
 def fig7(true_area, pred_area):
@@ -174,33 +210,54 @@ def transfer_figure(rows, test_mae_atom):
 def main(argv=None):
     args = parse_args(argv)
     budget_key = budget_name(args)
-    b = BUDGETS[budget_key]
+    mixed = args.distribution == "mixed"
+    b = dict(BUDGETS[budget_key], **(MIXED[budget_key] if mixed else {}))
+    init_from = args.init_from or ("ednn_porous_graphene_holes" if mixed else "none")
+    init = None if init_from == "none" else load_ednn(init_from)
     keras.utils.set_random_seed(args.seed)
     cache = Path(args.cache_dir)
 
     gen = dict(n_geometries=b["n_geometries"], n_snapshots=b["n_snapshots"], n_equilibrate=b["n_equilibrate"],
-               interval=b["interval"])
+               interval=b["interval"], distribution=args.distribution)
     path = cache / "porous_graphene" / (f"rebo_g{b['n_geometries']}_s{b['n_snapshots']}_seed{args.seed}"
+                                        + ("_mixed" if mixed else "")
                                         + ("" if budget_key != "quick" else "_quick") + ".h5")
     path.parent.mkdir(parents=True, exist_ok=True)
     data = load_porous_graphene(generate_porous_graphene(path, seed=args.seed, workers=args.workers,
                                                          progress=not args.quick, **gen))
+    strained = {}                       # strain tiles -> the long strained set (mixed distribution only)
+    for tiles in STRAINED_TILES if mixed else ():
+        sgen = dict(gen, n_geometries=b["strained_geometries"], blocks=STRAINED_BLOCKS, strain_tiles=tiles)
+        spath = path.with_name(path.stem + f"_{STRAINED_BLOCKS[0]}x{STRAINED_BLOCKS[1]}_strain{tiles:+d}.h5")
+        strained[tiles] = load_porous_graphene(generate_porous_graphene(spath, seed=args.seed, workers=args.workers,
+                                                                        progress=not args.quick, **sgen))
     idx = {s: data.indices(s) for s in ("train", "val", "test")}
     n_geo = {s: len(np.unique(data.geometry[i])) for s, i in idx.items()}
     print(f"{len(data)} configurations ({', '.join(f'{s} {len(i)} from {n_geo[s]} geometries' for s, i in idx.items())})")
 
-    scale, offset = energy_scaling(data, idx["train"])
-    tile_kwargs = dict(tile_size=FOCUS + 2 * CONTEXT, output_scale=scale, output_offset=offset)
-    model = EDNN(dft_tile_cnn(**tile_kwargs), FOCUS, CONTEXT)
-    train = sheet_images(data, idx["train"], b["batch"])
+    if init is None:
+        scale, offset = energy_scaling(data, idx["train"])
+        tile_kwargs = dict(tile_size=FOCUS + 2 * CONTEXT, output_scale=scale, output_offset=offset)
+        model = EDNN(dft_tile_cnn(**tile_kwargs), FOCUS, CONTEXT)
+    else:                               # fine-tuning: the stored model's network, output scaling and weights
+        model, init_meta = init
+        tile_kwargs = dict(init_meta["tile_network"])
+        print(f"starting from the weights of {init_from} ({init_meta.get('trained_by', '?')})")
+    train = sheet_images(data, idx["train"], b["batch"], translate=mixed, seed=args.seed)
     val = sheet_images(data, idx["val"], b["batch"])
+    if strained:        # every batch from one cell: 2 x 2 sheets or long strained ones
+        train = ConcatenatedSources([train] + [sheet_images(d, d.indices("train"), b["strained_batch"], translate=True,
+                                                            seed=args.seed) for d in strained.values()])
+        val = ConcatenatedSources([val] + [sheet_images(d, d.indices("val"), b["strained_batch"])
+                                           for d in strained.values()])
     test = sheet_images(data, idx["test"], b["batch"])
     max_steps = args.max_steps or b["max_steps"] or b["epochs"] * train.n_batches()
     lr = b["lr"] if budget_key == "full" else budget_learning_rate(b["lr"], 1e-6, max_steps)
     trainer = BatchTrainer(model, learning_rate=lr)
     # one checkpoint per budget and seed: a finished run given a larger --max-steps continues (Adam state and
     # step count restored; the cosine schedule is stretched to the new total)
-    ckpt = cache / "runs" / "ednn_porous_graphene" / f"{budget_key}_seed{args.seed}"
+    ckpt = cache / "runs" / "ednn_porous_graphene" / (f"{budget_key}_seed{args.seed}"
+                                                      + (f"_mixed_from_{init_from}" if mixed else ""))
     result = trainer.fit(train, val, ckpt, max_steps=max_steps, seed=args.seed, progress=not args.quick,
                          time_limit_s=None if args.time_limit is None else 60 * args.time_limit)
     t0 = time.perf_counter()
@@ -217,11 +274,15 @@ def main(argv=None):
                 f"batch {b['batch']}, Adam {b['lr']:g}{'' if budget_key == 'full' else ' cosine to 1e-6'}, "
                 f"{result.steps} steps ({result.epochs} epochs, best epoch {result.best_epoch}, "
                 f"{result.seconds / 60:.1f} min)")
-    out = ResultsWriter(results_name("ednn_porous_graphene", budget_key), root=args.out, seed=args.seed,
+    if init is not None:
+        protocol += f", starting from the weights of {init_from}"
+    if mixed:
+        protocol += ", random translations of the training sheets"
+    out = ResultsWriter(results_name("ednn_porous_graphene", budget_key, "mixed" if mixed else ""),
+                        root=args.out, seed=args.seed,
                         budget=budget_key, protocol=protocol,
                         argv=["reproductions/ednn_porous_graphene.py", *(sys.argv[1:] if argv is None else argv)],
-                        data_source=(f"generated: {data.attrs['params']['n_geometries']} seeded porous graphene "
-                                     f"sheets (34.44 x 34.09 A), {data.attrs['md']}"),
+                        data_source=data_source(data, strained),
                         reference_method=f"{REBO}; {XTB} check on small cells")
     out.extra["training_history"] = out_history
     out.add_row("median |E error| per area, held-out sheets", np.median(np.abs(err_area)), "meV/A^2",
@@ -232,6 +293,13 @@ def main(argv=None):
     out.add_row("spread (std) of the reference energy per area, test", np.std(true / data.area) * 1e3, "meV/A^2",
                 metric="std_energy_meV_A2.test", note="what a constant-per-area predictor would miss")
     out.metric("tiles_per_s.predict", len(true) * 36 / t_pred)
+    for tiles, d in strained.items():
+        sel = d.indices("test")
+        err = (trainer.predict(sheet_images(d, sel, b["strained_batch"])) - d.energy[sel]) / d.n_atoms[sel] * 1e3
+        out.add_row(f"MAE per atom, held-out {STRAINED_BLOCKS[0]} x {STRAINED_BLOCKS[1]}-block sheets strained "
+                    f"{100 * tiles / (STRAINED_BLOCKS[0] * 3):+.2f} %", np.mean(np.abs(err)), "meV/atom",
+                    metric=f"mae_meV_atom.test_strain{tiles:+d}",
+                    note=f"{len(sel)} configurations; mean signed error {np.mean(err):+.1f} meV/atom")
     out.save_figure(fig7(true / data.area, pred / data.area), "fig7_porous_graphene")
 
     if b["xtb_cells"]:
@@ -273,8 +341,15 @@ def main(argv=None):
         meta = dict(spacing=list(PIXEL_SPACING), gamma=GAMMA, tile_network=tile_kwargs,
                     trained_by=out.provenance()["command"], git_commit=out.provenance()["git_commit"],
                     reference_method=REBO, test_median_abs_error_meV_A2=float(np.median(np.abs(err_area))),
-                    test_mae_meV_atom=test_mae_atom)
-        save_ednn(model, meta, "ednn_porous_graphene", args.save_pretrained, check_sheet=((2, 2), 12345))
+                    test_mae_meV_atom=test_mae_atom, trained_on=data_source(data, strained), training_protocol=protocol,
+                    training_distribution=args.distribution,
+                    domain=DomainCheck.from_training(predictor, [(data, idx["train"])] + [
+                        (d, d.indices("train")) for d in strained.values()], seed=args.seed).to_json())
+        if mixed:
+            meta["covers"] = MIXED_COVERS
+            meta["does_not_cover"] = MIXED_LIMITS
+        name = "ednn_porous_graphene" if mixed else "ednn_porous_graphene_holes"
+        save_ednn(model, meta, name, args.save_pretrained, check_sheet=((2, 2), 12345))
         print(f"pretrained model written to {args.save_pretrained}")
     out.finish()
     return out

@@ -70,11 +70,16 @@ def potential_file(name: str = "CH.rebo") -> Path:
     return path
 
 
+_MVV2E = 1.0364269e-4          # LAMMPS metal units: (g/mol) (A/ps)^2 to eV
+_BOLTZMANN_EV = 8.617343e-5     # LAMMPS metal units' k_B, eV/K
+
+
 @dataclass(frozen=True)
 class Snapshot:
     positions: np.ndarray   # (n, 3) Angstrom, as LAMMPS last wrapped them into the cell (the sheet's plane at z = 0)
     energy: float           # potential energy, eV
     forces: np.ndarray      # (n, 3) eV/Angstrom
+    temperature: float = float("nan")   # K, LAMMPS' kinetic temperature (0 for a single point before any MD)
 
 
 class ReboSheet:
@@ -138,7 +143,11 @@ class ReboSheet:
         # LAMMPS' box starts at the origin: the half above the sheet's plane along the third vector goes back below
         upper = np.linalg.solve(self._cell.T, x.T).T[:, 2] >= 0.5
         x[upper] -= self._cell[2]
-        return Snapshot(x, float(self.lmp.get_thermo("pe")), f)
+        v = np.asarray(self.lmp.numpy.extract_atom("v")[:self.n], np.float64)     # A/ps (metal units)
+        # 2 KE / (k_B dof), dof = 3 n - 3 (LAMMPS' temp compute; the NVT fix keeps the momentum at 0)
+        ke = 0.5 * CARBON_MASS * _MVV2E * float(np.sum(v * v))
+        temperature = 2.0 * ke / (_BOLTZMANN_EV * max(3 * self.n - 3, 1))
+        return Snapshot(x, float(self.lmp.get_thermo("pe")), f, temperature)
 
     def single_point(self) -> Snapshot:
         if not self._computed:

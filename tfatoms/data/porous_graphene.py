@@ -151,18 +151,36 @@ def _chunk_job(args):
     g0, g1, params = args
     pos, frc, counts, energy, geometry = [], [], [], [], []
     for g in range(g0, g1):
-        sheet = starting_geometry(g, params["seed"], params["blocks"])
-        start = sheet.positions()
-        with ReboSheet(start, [*sheet.size, VACUUM]) as md:
-            for snap in md.md(params["temperature"], params["n_snapshots"], params["n_equilibrate"],
-                              params["interval"], seed=1 + (params["seed"] * 1_000_003 + g) % 900_000_000):
-                pos.append(snap.positions)
-                frc.append(snap.forces.astype(np.float32))
-                counts.append(len(snap.positions))
-                energy.append(snap.energy)
-                geometry.append(g)
+        md_seed = 1 + (params["seed"] * 1_000_003 + g) % 900_000_000
+        if params.get("distribution", "holes") == "mixed":
+            from tfatoms.data.porous_kinds import recipe_snapshots
+
+            snaps = recipe_snapshots(recipe(params, g), params["n_snapshots"],
+                                     params["n_equilibrate"], params["interval"], seed=md_seed)
+        else:
+            sheet = starting_geometry(g, params["seed"], params["blocks"])
+            with ReboSheet(sheet.positions(), [*sheet.size, VACUUM]) as md:
+                snaps = list(md.md(params["temperature"], params["n_snapshots"], params["n_equilibrate"],
+                                   params["interval"], seed=md_seed))
+        for snap in snaps:
+            pos.append(snap.positions)
+            frc.append(snap.forces.astype(np.float32))
+            counts.append(len(snap.positions))
+            energy.append(snap.energy)
+            geometry.append(g)
     return dict(positions=np.concatenate(pos), forces=np.concatenate(frc), counts=np.array(counts),
                 energy=np.array(energy), geometry=np.array(geometry))
+
+
+def recipe(params: dict, g: int):
+    """Starting geometry ``g`` of a dataset with generation parameters ``params`` (``data.attrs["params"]``): a
+    :class:`~tfatoms.data.porous_kinds.SheetRecipe` for the mixed distribution, else the
+    :class:`~tfatoms.data.sheets.PorousSheet`."""
+    if params.get("distribution", "holes") == "mixed":
+        from tfatoms.data.porous_kinds import training_recipe
+
+        return training_recipe(int(g), params["seed"], params["blocks"], params.get("strain_tiles", 0))
+    return starting_geometry(int(g), params["seed"], params["blocks"])
 
 
 def _write(data: PorousGrapheneData, f) -> None:
@@ -197,8 +215,15 @@ CACHE = DatasetCache("porous graphene", write=_write, read=_read, legacy=_read_l
 
 def generate_porous_graphene(path, n_geometries: int = 1200, n_snapshots: int = 8, seed: int = 0,
                              temperature: float = 1000.0, n_equilibrate: int = 600, interval: int = 100,
-                             blocks=(2, 2), workers: int = 1, progress: bool = True) -> Path:
+                             blocks=(2, 2), workers: int = 1, progress: bool = True,
+                             distribution: str = "holes", strain_tiles: int = 0) -> Path:
     """Generate (or finish generating) the dataset at ``path`` (HDF5) and return the path.
+
+    ``distribution``: ``"holes"`` (the paper's: circular pruned holes, MD at ``temperature``) or ``"mixed"``
+    (:func:`tfatoms.data.porous_kinds.training_recipe`: six kinds of sheet, 0 K flat or 300-1500 K, ripples;
+    ``temperature`` is then the recipes'; ``strain_tiles`` strains every sheet along x by that many focus tiles).
+    Starting geometry ``g`` of the mixed set is ``training_recipe(g, seed, blocks, strain_tiles)``
+    (:func:`recipe`), one configuration when it is flat at 0 K.
 
     An existing file made with the same parameters is kept; one made with other parameters is a
     :class:`~tfatoms.data.cache.CacheMismatchError` naming the parameter (choose another path), and so are
@@ -214,6 +239,14 @@ def generate_porous_graphene(path, n_geometries: int = 1200, n_snapshots: int = 
                   n_snapshots=positive_int(n_snapshots, "n_snapshots"), seed=non_negative_int(seed, "seed"),
                   temperature=float(temperature), n_equilibrate=non_negative_int(n_equilibrate, "n_equilibrate"),
                   interval=positive_int(interval, "interval"), blocks=[int(b) for b in blocks])
+    if distribution not in ("holes", "mixed"):
+        raise ValueError(f"distribution must be 'holes' or 'mixed', got {distribution!r}")
+    if distribution == "mixed":         # (the paper's files keep their parameters without the key)
+        params["distribution"] = distribution
+        if strain_tiles:
+            params["strain_tiles"] = int(strain_tiles)
+    elif strain_tiles:
+        raise ValueError("strain_tiles needs distribution='mixed'")
     if CACHE.load(path, params, read=False) is not None:
         return path
     with exclusive(path.parent, "dataset directory"):
@@ -234,7 +267,7 @@ def _generate(path: Path, params: dict, workers: int, progress: bool) -> PorousG
               for g0 in range(0, params["n_geometries"], _CHUNK)]
     todo = [c for c in chunks if not (parts / f"chunk_{c[0]:07d}.npz").exists()]
     bar = tqdm(total=params["n_geometries"], initial=params["n_geometries"] - sum(c[1] - c[0] for c in todo),
-               desc="porous graphene MD (REBO, 1000 K)", unit="geometry", disable=not progress)
+               desc=f"porous graphene MD (REBO, {params.get('distribution', 'holes')})", unit="geometry", disable=not progress)
 
     def save(result, g0):
         with atomic_path(parts / f"chunk_{g0:07d}.npz") as tmp, open(tmp, "wb") as fh:
@@ -259,11 +292,19 @@ def _generate(path: Path, params: dict, workers: int, progress: bool) -> PorousG
             results.append({k: z[k] for k in z.files})
     counts = np.concatenate([r["counts"] for r in results])
     geometry = np.concatenate([r["geometry"] for r in results])
-    sheet = starting_geometry(0, params["seed"], params["blocks"])
+    sheet = recipe(params, 0)
     from tfatoms.data.lammps_rebo import REFERENCE
 
     md = (f"Nose-Hoover NVT {params['temperature']} K, timestep 0.5 fs, Tdamp 50 fs, "
           f"{params['n_equilibrate']} equilibration steps, snapshot every {params['interval']} steps")
+    if params.get("distribution") == "mixed":
+        md = ("mixed kinds (tfatoms.data.porous_kinds.training_recipe: circular pruned, unpruned and elliptical "
+              "holes, single and double vacancies, pristine; ripples); flat 0 K single points or Nose-Hoover NVT "
+              f"300-1500 K, timestep 0.5 fs, Tdamp 50 fs, {params['n_equilibrate']} equilibration steps, snapshot "
+              f"every {params['interval']} steps")
+        if params.get("strain_tiles"):
+            md += (f"; {params['blocks'][0]} x {params['blocks'][1]} blocks strained along x by "
+                   f"{100 * sheet.strain:+.2f} %")
     return PorousGrapheneData(
         positions=np.concatenate([r["positions"] for r in results]),
         forces=np.concatenate([r["forces"] for r in results]), offsets=np.concatenate([[0], np.cumsum(counts)]),

@@ -47,3 +47,58 @@ class BatchSource:
         augmentation changes it here, drawing from ``(its seed, shuffle_seed, batch)`` so that a resumed run
         sees the same batches. Evaluation batches never go through it."""
         return self.collate(indices)
+
+
+class ConcatenatedSources(BatchSource):
+    """Several batch sources of one model as one: every batch comes from one of them, so each keeps its own input
+    shape and batch size (EDNN images of cells of different sizes: a 34 x 34 A sheet and a long strained one).
+
+    Example ``k`` is example ``k - start_j`` of the source ``j`` it falls in (the sources in order). In order
+    (``shuffle_seed=None``) the batches are source 0's, then source 1's, ...; shuffled, each source's examples are
+    permuted by ``(shuffle_seed, j)`` and the batches of all sources are then dealt in a permutation drawn from
+    ``shuffle_seed``. A training batch goes through its source's ``collate_training`` (its augmentation, drawn from
+    the batch's global number). ``batch_size`` is the largest of the sources'.
+    """
+
+    def __init__(self, sources):
+        self.sources = list(sources)
+        if not self.sources:
+            raise ValueError("ConcatenatedSources needs at least one source")
+        has_targets = {s.targets is not None for s in self.sources}
+        if len(has_targets) != 1:
+            raise ValueError("either every source has targets or none has")
+        self.starts = np.concatenate([[0], np.cumsum([len(s) for s in self.sources])])
+        self.targets = np.concatenate([s.targets for s in self.sources]) if True in has_targets else None
+        self.batch_size = max(s.batch_size for s in self.sources)
+
+    def __len__(self) -> int:
+        return int(self.starts[-1])
+
+    def n_batches(self) -> int:
+        return sum(s.n_batches() for s in self.sources)
+
+    def batch_indices(self, shuffle_seed: int | None = None):
+        batches = []
+        for j, s in enumerate(self.sources):
+            order = np.arange(len(s)) if shuffle_seed is None else \
+                np.random.default_rng([shuffle_seed, j]).permutation(len(s))
+            batches += [self.starts[j] + order[a:a + s.batch_size] for a in range(0, len(s), s.batch_size)]
+        deal = range(len(batches)) if shuffle_seed is None else \
+            np.random.default_rng(shuffle_seed).permutation(len(batches))
+        for k, b in enumerate(deal):
+            yield k, batches[b]
+
+    def _source(self, indices):
+        indices = np.asarray(indices, np.int64)
+        j = int(np.searchsorted(self.starts, indices[0], side="right") - 1)
+        if np.any(indices < self.starts[j]) or np.any(indices >= self.starts[j + 1]):
+            raise ValueError("a batch of ConcatenatedSources mixes examples of two sources")
+        return self.sources[j], indices - self.starts[j]
+
+    def collate(self, indices):
+        source, local = self._source(indices)
+        return source.collate(local)
+
+    def collate_training(self, indices, shuffle_seed: int, batch: int):
+        source, local = self._source(indices)
+        return source.collate_training(local, shuffle_seed, batch)
