@@ -33,6 +33,9 @@ def parse_args(argv=None):
     p.add_argument("--transfer", type=int, nargs="*", default=[2, 4, 8, 16], help="k of the k x k transfer sheets")
     p.add_argument("--equilibrate", type=int, default=600, help="REBO MD steps before the snapshot (default 600)")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--model", default="ednn_porous_graphene",
+                   help="pretrained EDNN, name or path (the committed results: ednn_porous_graphene_holes, the "
+                        "default model of that day)")
     p.add_argument("--out", default="bench/results/sheet_precision.json")
     return p.parse_args(argv)
 
@@ -53,18 +56,18 @@ def snapshots(n_held_out: int, transfer, equilibrate: int):
     return out
 
 
-def predictors():
-    """``{policy: SheetPredictor}`` of the shipped model under float32 and mixed_bfloat16."""
+def predictors(spec: str = "ednn_porous_graphene"):
+    """``{policy: SheetPredictor}`` of the pretrained model ``spec`` under float32 and mixed_bfloat16."""
     import keras
 
     from tfatoms.inference.sheet import SheetPredictor
-    from tfatoms.pretrained import load_ednn
+    from tfatoms.pretrained import load_ednn, model_location
 
     out = {}
     for policy in ("float32", "mixed_bfloat16"):
         keras.mixed_precision.set_global_policy(policy)
         try:
-            model, meta = load_ednn(check=False)
+            model, meta = load_ednn(*model_location(spec), check=False)
         finally:
             keras.mixed_precision.set_global_policy("float32")
         out[policy] = SheetPredictor.from_ednn(model, meta["spacing"], meta["gamma"])
@@ -119,7 +122,7 @@ def main(argv=None):
     t0 = time.perf_counter()
     sheets = snapshots(args.held_out, args.transfer, args.equilibrate)
     print(f"{len(sheets)} REBO snapshots in {time.perf_counter() - t0:.0f} s", flush=True)
-    preds = predictors()
+    preds = predictors(args.model)
     result = compare(sheets, preds)
     for r in result["rows"]:
         print(f"{r['kind']:>16} {r['n_atoms']:7d} atoms: bf16 - f32 {r['change_meV_per_atom']:+.3f} meV/atom; error vs "

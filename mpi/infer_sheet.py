@@ -115,27 +115,18 @@ def build_sheet(args):
     return sheet, f"generated porous graphene, {blocks[0]} x {blocks[1]} blocks, seed {args.seed}"
 
 
-def model_files(spec: str) -> tuple[str, Path]:
-    """``(name, directory)`` of a ``--model`` value."""
-    from tfatoms.pretrained import PRETRAINED_DIR
-
-    path = Path(spec)
-    if path.suffix in (".npz", ".json") or path.parent != Path("."):
-        return path.with_suffix("").name if path.suffix in (".npz", ".json") else path.name, path.parent
-    return spec, PRETRAINED_DIR
-
-
 def load_model(spec: str):
-    from tfatoms.pretrained import load_ednn
+    from tfatoms.pretrained import load_ednn, model_location
 
-    return load_ednn(*model_files(spec))
+    return load_ednn(*model_location(spec))
 
 
 def model_hash(spec: str) -> str:
     """SHA-256 of the model's stored files (weights ``.npz`` and metadata ``.json``)."""
     from tfatoms._io import file_sha256
+    from tfatoms.pretrained import model_location
 
-    name, directory = model_files(spec)
+    name, directory = model_location(spec)
     return file_sha256(*(directory / f"{name}{suffix}" for suffix in (".json", ".npz")))
 
 
@@ -189,7 +180,9 @@ def main(argv=None) -> dict | None:
     if rank != 0:
         return None
     tile_map = result.pop("tile_energies")
-    result.update(sheet=description, model=args.model, precision=policy, precision_requested=args.precision,
+    result.update(sheet=description, model=args.model, model_weights_sha256=meta["check"]["weights_sha256"],
+                  model_trained_on=meta.get("trained_on", "the paper's distribution (circular pruned holes, 1000 K)"),
+                  precision=policy, precision_requested=args.precision,
                   precision_note=precision_note, hardware=hardware(), threads_per_rank=threads,
                   threads_applied=threads_applied,
                   tf_intra_op_threads=tf.config.threading.get_intra_op_parallelism_threads(),

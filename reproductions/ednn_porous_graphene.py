@@ -27,6 +27,16 @@ Budgets:
 
     python reproductions/ednn_porous_graphene.py [--quick | --full] [--save-pretrained tfatoms/pretrained]
 
+``--save-pretrained`` writes ``ednn_porous_graphene_holes`` (the paper's distribution). ``--distribution mixed``
+(beyond the paper; the default shipped ``ednn_porous_graphene``) trains on the kinds of sheet a user meets
+(``tfatoms.data.porous_kinds.training_recipe``: circular and elliptical holes, pruned and unpruned edges, single
+vacancies, divacancies, pristine; flat 0 K lattices and 300-1500 K MD; ripples) plus long 8 x 1-block sheets strained
+by +-4.17 % (their squared errors weighted to count per area), starting from the weights of ``--init-from``
+(default ``ednn_porous_graphene_holes``), with random translations of the training sheets: 1,400 + 2 x 160 starting
+geometries x 6 snapshots (~15 min of MD), Adam 1e-4 cosine to 1e-6, 3,000 steps (~55 min); its JSON also holds the
+training ranges of the out-of-distribution check (``tfatoms.inference.domain``).
+``reproductions/ednn_porous_graphene_kinds.py`` compares the two models kind by kind.
+
 Dataset generation and training resume after an interruption (under --cache-dir).
 """
 from __future__ import annotations
@@ -56,11 +66,11 @@ BUDGETS = {
 #: paper's distribution) with random translations of the training sheets; budget entries replacing the default's.
 #: Strained sets of the mixed distribution: 8 x 1-block sheets (17 % of a 2 x 2 cell's strain per tile is too
 #: much) stretched and compressed by one focus tile along x, +-4.17 % (``strained_geometries`` each, batch
-#: ``strained_batch``: about the pixels of a batch of 2 x 2 sheets).
+#: ``strained_batch``; 19 % of the training configurations of the default budget).
 STRAINED_BLOCKS, STRAINED_TILES = (8, 1), (1, -1)
 MIXED = {"quick": dict(n_geometries=24, n_snapshots=2, max_steps=40, strained_geometries=6, strained_batch=2),
          "default": dict(n_geometries=1400, n_snapshots=6, lr=1e-4, max_steps=3000, transfer=((1, 3), (2, 2), (4, 1)),
-                         xtb_cells=0, strained_geometries=160, strained_batch=4),
+                         xtb_cells=0, strained_geometries=160, strained_batch=8),
          "full": dict(n_geometries=3137, strained_geometries=400, strained_batch=16)}
 MIXED_COVERS = ("34 x 34 A periodic sheets (and larger: EDNN is extensive) with circular or elliptical holes, "
                 "pruned or unpruned edges, single vacancies, divacancies, pristine; flat at 0 K or 300-1500 K MD; "
@@ -245,9 +255,11 @@ def main(argv=None):
         print(f"starting from the weights of {init_from} ({init_meta.get('trained_by', '?')})")
     train = sheet_images(data, idx["train"], b["batch"], translate=mixed, seed=args.seed)
     val = sheet_images(data, idx["val"], b["batch"])
-    if strained:        # every batch from one cell: 2 x 2 sheets or long strained ones
+    if strained:        # every batch from one cell: 2 x 2 sheets or long strained ones, whose squared errors count
+        # per area (the loss is on the total energy: a sheet of twice the area has twice the error at equal accuracy)
+        weights = [1.0] + [(data.area / d.area) ** 2 for d in strained.values()]
         train = ConcatenatedSources([train] + [sheet_images(d, d.indices("train"), b["strained_batch"], translate=True,
-                                                            seed=args.seed) for d in strained.values()])
+                                                            seed=args.seed) for d in strained.values()], weights)
         val = ConcatenatedSources([val] + [sheet_images(d, d.indices("val"), b["strained_batch"])
                                            for d in strained.values()])
     test = sheet_images(data, idx["test"], b["batch"])

@@ -149,7 +149,7 @@ def _chunk_job(args):
     from tfatoms.data.lammps_rebo import ReboSheet
 
     g0, g1, params = args
-    pos, frc, counts, energy, geometry = [], [], [], [], []
+    pos, frc, counts, energy, geometry, temperature = [], [], [], [], [], []
     for g in range(g0, g1):
         md_seed = 1 + (params["seed"] * 1_000_003 + g) % 900_000_000
         if params.get("distribution", "holes") == "mixed":
@@ -168,8 +168,9 @@ def _chunk_job(args):
             counts.append(len(snap.positions))
             energy.append(snap.energy)
             geometry.append(g)
+            temperature.append(snap.temperature)
     return dict(positions=np.concatenate(pos), forces=np.concatenate(frc), counts=np.array(counts),
-                energy=np.array(energy), geometry=np.array(geometry))
+                energy=np.array(energy), geometry=np.array(geometry), temperature=np.array(temperature))
 
 
 def recipe(params: dict, g: int):

@@ -1,8 +1,13 @@
 """Pretrained models shipped with the package, loadable by one call.
 
-``ednn_porous_graphene``: the EDNN tile CNN (EDNN sec. 2.1, f = 64, c = 32,
-gamma = 0.2 A) trained by ``reproductions/ednn_porous_graphene.py`` on porous
-graphene sheets with REBO reference energies. Weights are stored as float16
+``ednn_porous_graphene`` (the default of :func:`load_ednn`): the EDNN tile CNN (EDNN sec. 2.1, f = 64, c = 32,
+gamma = 0.2 A) trained by ``reproductions/ednn_porous_graphene.py --distribution mixed`` on REBO energies of
+porous graphene of many kinds (:mod:`tfatoms.data.porous_kinds`: circular and elliptical holes, pruned and unpruned
+edges, vacancies and divacancies, pristine; flat 0 K lattices and 300-1500 K MD; ripples; +-4.17 % uniaxially
+strained long sheets), fine-tuned from ``ednn_porous_graphene_holes``, the model of the paper's distribution alone
+(circular pruned holes, 1000 K; ``--distribution holes``), which is kept because earlier results were made with it.
+The JSON says what each was trained on (``trained_on``, ``covers``, ``does_not_cover``) and holds the training ranges
+of :class:`~tfatoms.inference.domain.DomainCheck` (``domain``), the out-of-distribution check. Weights are stored as float16
 (8.5 M parameters, 17 MB) in ``<name>.npz``; ``<name>.json`` holds the pixel
 spacing, f, c, gamma, the output scaling, the training summary and the
 ``check`` entry that vouches for the weights:
@@ -149,6 +154,15 @@ def _read_weights(weights_path: Path) -> list[np.ndarray]:
     except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile, zlib.error) as exc:
         raise ValueError(f"{weights_path}: cannot read the pretrained weights ({type(exc).__name__}: {exc}); "
                          f"truncated or damaged file?") from exc
+
+
+def model_location(spec: str) -> tuple[str, Path]:
+    """``(name, directory)`` of a model given by the name of a shipped one (``"ednn_porous_graphene"``) or by a path
+    to its files, with or without the ``.npz``/``.json`` suffix (``runs/my_model``, ``runs/my_model.npz``)."""
+    path = Path(spec)
+    if path.suffix in (".npz", ".json") or path.parent != Path("."):
+        return path.with_suffix("").name if path.suffix in (".npz", ".json") else path.name, path.parent
+    return str(spec), PRETRAINED_DIR
 
 
 def load_ednn(name: str = "ednn_porous_graphene", directory=PRETRAINED_DIR, check: bool = True):

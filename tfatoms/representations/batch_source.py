@@ -58,10 +58,17 @@ class ConcatenatedSources(BatchSource):
     permuted by ``(shuffle_seed, j)`` and the batches of all sources are then dealt in a permutation drawn from
     ``shuffle_seed``. A training batch goes through its source's ``collate_training`` (its augmentation, drawn from
     the batch's global number). ``batch_size`` is the largest of the sources'.
+
+    ``loss_weights`` (one per source, default 1) multiply the weights of the source's examples: the losses divide
+    by the number of real examples, so an example of weight 0.25 counts a quarter (an EDNN trained on sheets of two
+    areas: ``(area_small / area_large) ** 2`` makes the squared energy errors of the large ones count per area).
     """
 
-    def __init__(self, sources):
+    def __init__(self, sources, loss_weights=None):
         self.sources = list(sources)
+        self.loss_weights = [1.0] * len(self.sources) if loss_weights is None else [float(w) for w in loss_weights]
+        if len(self.loss_weights) != len(self.sources) or not all(w > 0 for w in self.loss_weights):
+            raise ValueError(f"loss_weights must be one positive number per source, got {loss_weights!r}")
         if not self.sources:
             raise ValueError("ConcatenatedSources needs at least one source")
         has_targets = {s.targets is not None for s in self.sources}
@@ -93,12 +100,21 @@ class ConcatenatedSources(BatchSource):
         j = int(np.searchsorted(self.starts, indices[0], side="right") - 1)
         if np.any(indices < self.starts[j]) or np.any(indices >= self.starts[j + 1]):
             raise ValueError("a batch of ConcatenatedSources mixes examples of two sources")
-        return self.sources[j], indices - self.starts[j]
+        return j, indices - self.starts[j]
+
+    def _weighted(self, j, collated):
+        inputs, targets, weights = collated
+        if self.loss_weights[j] == 1.0:
+            return inputs, targets, weights
+        import tensorflow as tf
+
+        return inputs, targets, tf.nest.map_structure(lambda w: w * np.asarray(self.loss_weights[j], w.dtype),
+                                                      weights)
 
     def collate(self, indices):
-        source, local = self._source(indices)
-        return source.collate(local)
+        j, local = self._source(indices)
+        return self._weighted(j, self.sources[j].collate(local))
 
     def collate_training(self, indices, shuffle_seed: int, batch: int):
-        source, local = self._source(indices)
-        return source.collate_training(local, shuffle_seed, batch)
+        j, local = self._source(indices)
+        return self._weighted(j, self.sources[j].collate_training(local, shuffle_seed, batch))

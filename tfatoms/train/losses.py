@@ -18,7 +18,7 @@ key                        shape              meaning
 ``targets[ENERGY]``        (n_structures,)    reference energy, eV (0 in padding slots)
 ``targets[FORCES]``        (n_atoms, 3)       reference forces, eV/A (0 on padding atoms)
 ``targets[STRESS]``        (n_structures,3,3) reference stress, eV/A^3 (optional)
-``weights[ENERGY]``        (n_structures,)    1 for real structures, 0 for padding slots
+``weights[ENERGY]``        (n_structures,)    1 for real structures (or an importance weight), 0 for padding
 ``weights[FORCES]``        (n_atoms,)         atom mask: 1 for real atoms, 0 for padding
 =========================  =================  =============================================
 
@@ -40,17 +40,20 @@ def _energy_pair(targets, weights):
 
 
 def _n_real(weights):
-    """The sum of the weights, at least 1e-12: a batch (or a replica's shard) of padding only has loss 0,
-    gradient 0, where 0/0 would give NaN; any batch with a real example is divided by its exact count."""
-    total = tf.reduce_sum(tf.convert_to_tensor(weights))
+    """The number of real examples (weight > 0), at least 1e-12: a batch (or a replica's shard) of padding only has
+    loss 0, gradient 0, where 0/0 would give NaN. Dividing by the count, not the sum, lets a weight other than 1
+    scale an example's share of the loss (``ConcatenatedSources(..., loss_weights=)``); with 0/1 weights the two
+    are the same number."""
+    weights = tf.convert_to_tensor(weights)
+    total = tf.reduce_sum(tf.cast(weights > 0, weights.dtype))
     return tf.maximum(total, tf.constant(1e-12, total.dtype))
 
 
 class EnergyLoss:
     """Weighted mean squared error of one scalar per structure (thesis sec. 4.4).
 
-    ``L = sum_s w_s (E_s - E_hat_s)^2 / sum_s w_s``, ``w_s`` = 1 for real structures,
-    0 for padding slots. Takes plain arrays (``targets`` (B,), ``predictions`` of any
+    ``L = sum_s w_s (E_s - E_hat_s)^2 / n_real``, ``w_s`` = 1 for real structures (or an importance weight),
+    0 for padding slots, ``n_real`` the number of real structures. Takes plain arrays (``targets`` (B,), ``predictions`` of any
     shape with B entries) or keyed ones (then ``ENERGY`` is used).
     """
 
