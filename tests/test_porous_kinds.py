@@ -131,6 +131,8 @@ def test_domain_check_flags_what_lies_outside_its_ranges():
     flat = SheetRecipe("holes", seed=9, temperature=0.0)
     findings = check.check(flat.positions(), flat.cell)
     assert any(f.startswith("bond_length_std") for f in findings)      # a 0 K lattice: not a 1000 K sheet
+    long = SheetRecipe("holes", seed=9, blocks=(16, 1), strain_tiles=1, temperature=0.0)     # +2.08 % along x
+    assert any(f.startswith("bond_anisotropy") for f in check.check(long.positions(), long.cell))
     squeezed = snaps[0][0] * [0.9, 0.9, 1.0]
     assert any(f.startswith("bond_length_mean") for f in check.check(squeezed, snaps[0][1] * [0.9, 0.9, 1.0]))
     tiles = check.check(*snaps[0], tile_energies=np.array([-70.0, -200.0]))
@@ -197,7 +199,7 @@ def test_shipped_models_say_what_they_were_trained_on_and_reproduce_their_checks
     assert "domain" not in old and old["test_mae_meV_atom"] == pytest.approx(18.66647866136875)
     model, meta = load_ednn()
     assert meta["training_distribution"] == "mixed" and "mixed kinds" in meta["trained_on"]
-    assert "strained" in meta["trained_on"] and "biaxial" in meta["does_not_cover"]
+    assert "strain" in meta["does_not_cover"] and "biaxial" in meta["does_not_cover"]
     check = DomainCheck.from_metadata(meta)
     predictor = SheetPredictor.from_ednn(model, meta["spacing"], meta["gamma"])
     for recipe, outside in ((SheetRecipe("holes", seed=11, density=1.0), False),

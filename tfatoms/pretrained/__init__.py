@@ -3,8 +3,8 @@
 ``ednn_porous_graphene`` (the default of :func:`load_ednn`): the EDNN tile CNN (EDNN sec. 2.1, f = 64, c = 32,
 gamma = 0.2 A) trained by ``reproductions/ednn_porous_graphene.py --distribution mixed`` on REBO energies of
 porous graphene of many kinds (:mod:`tfatoms.data.porous_kinds`: circular and elliptical holes, pruned and unpruned
-edges, vacancies and divacancies, pristine; flat 0 K lattices and 300-1500 K MD; ripples; +-4.17 % uniaxially
-strained long sheets), fine-tuned from ``ednn_porous_graphene_holes``, the model of the paper's distribution alone
+edges, vacancies and divacancies, pristine; flat 0 K lattices and 300-1500 K MD; ripples; strain is tested, not
+trained), fine-tuned from ``ednn_porous_graphene_holes``, the model of the paper's distribution alone
 (circular pruned holes, 1000 K; ``--distribution holes``), which is kept because earlier results were made with it.
 The JSON says what each was trained on (``trained_on``, ``covers``, ``does_not_cover``) and holds the training ranges
 of :class:`~tfatoms.inference.domain.DomainCheck` (``domain``), the out-of-distribution check. Weights are stored as float16
