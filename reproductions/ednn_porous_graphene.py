@@ -240,7 +240,7 @@ def main(argv=None):
     data = load_porous_graphene(generate_porous_graphene(path, seed=args.seed, workers=args.workers,
                                                          progress=not args.quick, **gen))
     strained = {}                       # strain tiles -> the long strained set (mixed distribution only)
-    for tiles in STRAINED_TILES if mixed else ():
+    for tiles in STRAINED_TILES if mixed and b["strained_geometries"] else ():
         sgen = dict(gen, n_geometries=b["strained_geometries"], blocks=STRAINED_BLOCKS, strain_tiles=tiles)
         spath = path.with_name(path.stem + f"_{STRAINED_BLOCKS[0]}x{STRAINED_BLOCKS[1]}_strain{tiles:+d}.h5")
         strained[tiles] = load_porous_graphene(generate_porous_graphene(spath, seed=args.seed, workers=args.workers,
