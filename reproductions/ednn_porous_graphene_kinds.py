@@ -90,6 +90,12 @@ def recipe(fields: dict, g: int) -> SheetRecipe:
     return SheetRecipe(seed=EVAL_SEED + g, **f)
 
 
+def flat_pair(fields, g) -> tuple[SheetRecipe, SheetRecipe]:
+    """The flat 0 K lattices of a strained row's geometry ``g``: strained, and the same atoms unstrained."""
+    flat = dict(fields, temperature=0.0)
+    return recipe(flat, g), recipe(dict(flat, strain_tiles=0), g)
+
+
 def _row_job(args):
     fields, g, snapshots, n_equilibrate, interval, strained = args
     r = recipe(fields, g)
@@ -97,12 +103,21 @@ def _row_job(args):
     out = dict(positions=[s.positions for s in snaps], energy=[s.energy for s in snaps],
                temperature=[s.temperature for s in snaps])
     if strained:        # the flat lattices, strained and not: the strain energy
-        flat = dict(fields, temperature=0.0)
-        twin = recipe(dict(flat, strain_tiles=0), g)
-        out["strain_energy"] = (rebo_energy(recipe(flat, g).positions(), r.cell).energy
-                                - rebo_energy(twin.positions(), twin.cell).energy)
-        out["flat_atoms"] = len(twin.positions())
+        strained_flat, flat = flat_pair(fields, g)
+        out["strain_energy"] = (rebo_energy(strained_flat.positions(), strained_flat.cell).energy
+                                - rebo_energy(flat.positions(), flat.cell).energy)
+        out["flat_atoms"] = len(flat.positions())
     return out
+
+
+def _map(job, args, workers):
+    """``[job(a) for a in args]``, in ``workers`` forked processes when there are more than one."""
+    if workers > 1 and len(args) > 1:
+        import multiprocessing as mp
+
+        with mp.get_context("fork").Pool(min(workers, len(args))) as pool:
+            return pool.map(job, args)
+    return [job(a) for a in args]
 
 
 def _paper_job(g):
@@ -117,13 +132,7 @@ def paper_test_data(geometries, workers) -> AtomsData:
     from tfatoms.data.sheets import VACUUM
     from tfatoms.data.porous_graphene import starting_geometry
 
-    if workers > 1:
-        import multiprocessing as mp
-
-        with mp.get_context("fork").Pool(workers) as pool:
-            results = pool.map(_paper_job, geometries)
-    else:
-        results = [_paper_job(g) for g in geometries]
+    results = _map(_paper_job, geometries, workers)
     counts = np.concatenate([r["counts"] for r in results])
     cell = np.array([*starting_geometry(0, PAPER_DATASET["seed"]).size, VACUUM])
     return AtomsData(np.full(int(counts.sum()), 6), np.concatenate([r["positions"] for r in results]),
@@ -146,8 +155,8 @@ def row_data(key, fields, strained, b, cache_dir, workers) -> AtomsData:
         path = CACHE.path(cache_dir, params, stem=f"porous_kinds_{key}")
         data = CACHE.load(path, params)
         if data is None:
-            data = CACHE.store(path, params, paper_test_data(test[:params["geometries"]].tolist(), workers)) and \
-                CACHE.load(path, params)
+            data = paper_test_data(test[:params["geometries"]].tolist(), workers)
+            CACHE.store(path, params, data)
         return data
     if fields["kind"] == "pristine" and fields.get("temperature") == 0.0:
         n_geo = 1                                                   # one flat pristine lattice exists
@@ -159,13 +168,7 @@ def row_data(key, fields, strained, b, cache_dir, workers) -> AtomsData:
     if data is not None:
         return data
     jobs = [(fields, g, n_snap, b["n_equilibrate"], b["interval"], strained) for g in range(n_geo)]
-    if workers > 1 and len(jobs) > 1:
-        import multiprocessing as mp
-
-        with mp.get_context("fork").Pool(min(workers, len(jobs))) as pool:
-            results = pool.map(_row_job, jobs)
-    else:
-        results = [_row_job(j) for j in jobs]
+    results = _map(_row_job, jobs, workers)
     pos = [p for r in results for p in r["positions"]]
     geometry = np.concatenate([[g] * len(r["energy"]) for g, r in enumerate(results)])
     cell = recipe(fields, 0).cell
@@ -195,10 +198,9 @@ def evaluate(predictor, check, data, strained_fields=None, n_flat=0):
     if strained_fields is not None:
         strain = []
         for g in range(n_flat):
-            flat = dict(strained_fields, temperature=0.0)
-            twin = recipe(dict(flat, strain_tiles=0), g)
-            strain.append(predictor.energy(recipe(flat, g).positions(), recipe(flat, g).size).energy
-                          - predictor.energy(twin.positions(), twin.size).energy)
+            strained_flat, flat = flat_pair(strained_fields, g)
+            strain.append(predictor.energy(strained_flat.positions(), strained_flat.size).energy
+                          - predictor.energy(flat.positions(), flat.size).energy)
     return np.array(pred), flagged, strain
 
 

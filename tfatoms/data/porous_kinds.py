@@ -36,7 +36,8 @@ from scipy.spatial import cKDTree
 
 from tfatoms._validation import non_negative_int
 from tfatoms.data.sheets import (BLOCK_CELLS, BLOCK_PIXELS, BOND, CARBON, CELL, DEFAULT_HOLE_DENSITY,
-                                 DEFAULT_RADIUS_RANGE, VACUUM, PorousSheet, graphene_positions)
+                                 DEFAULT_RADIUS_RANGE, VACUUM, PorousSheet, graphene_positions, kept_degree,
+                                 prune_dangling)
 
 KINDS = ("holes", "pristine", "vacancies", "divacancies", "unpruned_holes", "elliptical_holes")
 FOCUS_PIXELS = 64                    #: the EDNN focus (pixels) whose multiples a strained cell must keep
@@ -180,22 +181,22 @@ def in_shapes(pos, size, centres, a, b, angle) -> np.ndarray:
     return np.any((u / a) ** 2 + (v / b) ** 2 < 1.0, axis=1)
 
 
-def lattice_degree(pos, size, keep=None) -> np.ndarray:
-    """Number of kept lattice neighbours (within 1.05 C-C bonds, periodic in x and y) of every atom."""
-    keep = np.ones(len(pos), bool) if keep is None else keep
+def lattice_bonds(pos, size) -> np.ndarray:
+    """``(n_pairs, 2)`` atom pairs within 1.05 C-C bonds, periodic in x and y."""
     box = np.array([size[0], size[1]])
-    xy = np.mod(pos[:, :2], box)
-    pairs = cKDTree(xy, boxsize=box).query_pairs(_NEIGHBOUR, output_type="ndarray")
-    alive = keep[pairs[:, 0]] & keep[pairs[:, 1]]
-    return np.bincount(pairs[alive].ravel(), minlength=len(pos)) * keep
+    return cKDTree(np.mod(pos[:, :2], box), boxsize=box).query_pairs(_NEIGHBOUR, output_type="ndarray")
+
+
+def lattice_degree(pos, size, keep=None) -> np.ndarray:
+    """Number of kept lattice neighbours (within 1.05 C-C bonds, periodic in x and y) of every atom (0 for an atom
+    not kept)."""
+    keep = np.ones(len(pos), bool) if keep is None else keep
+    return kept_degree(lattice_bonds(pos, size), keep) * keep
 
 
 def prune(pos, size, keep, passes: int = 2) -> np.ndarray:
     """``keep`` less the atoms left with fewer than two kept neighbours, ``passes`` times (the paper's edges)."""
-    keep = keep.copy()
-    for _ in range(passes):
-        keep &= lattice_degree(pos, size, keep) >= 2
-    return keep
+    return prune_dangling(lattice_bonds(pos, size), keep, passes)
 
 
 def point_defect_atoms(pos, size, n: int, pair: bool, rng, min_separation: float) -> np.ndarray:

@@ -75,6 +75,21 @@ def _lattice(i0, i1, j0, j1) -> np.ndarray:
     return np.column_stack([xy, np.zeros(len(xy))])
 
 
+def kept_degree(pairs, keep) -> np.ndarray:
+    """Number of kept neighbours of every atom: ``pairs`` (n_pairs, 2) lattice bonds, ``keep`` (n_atoms,) bool."""
+    alive = keep[pairs[:, 0]] & keep[pairs[:, 1]]
+    return np.bincount(pairs[alive].ravel(), minlength=len(keep))
+
+
+def prune_dangling(pairs, keep, passes: int = 2) -> np.ndarray:
+    """``keep`` less the atoms left with fewer than two kept neighbours (``pairs``: the lattice bonds), ``passes``
+    times: the paper's pore edges (two passes: no dangling chains of up to two atoms)."""
+    keep = keep.copy()
+    for _ in range(passes):
+        keep &= kept_degree(pairs, keep) >= 2
+    return keep
+
+
 @dataclass(frozen=True)
 class PorousSheet:
     """A seeded porous graphene sheet of ``blocks = (bx, by)`` blocks, periodic in x and y.
@@ -168,11 +183,7 @@ class PorousSheet:
                 for c, r in zip(centres, radii):
                     keep[tree.query_ball_point(c, r)] = False
             # prune atoms with < 2 surviving lattice neighbours, twice
-            pairs = cKDTree(pos[:, :2]).query_pairs(BOND * 1.05, output_type="ndarray")
-            for _ in range(2):
-                alive = keep[pairs[:, 0]] & keep[pairs[:, 1]]
-                degree = np.bincount(pairs[alive].ravel(), minlength=len(pos))
-                keep &= degree >= 2
+            keep = prune_dangling(cKDTree(pos[:, :2]).query_pairs(BOND * 1.05, output_type="ndarray"), keep)
         inside = (pos[:, 0] >= x0) & (pos[:, 0] < x1) & (pos[:, 1] >= y0) & (pos[:, 1] < y1)
         return pos[keep & inside]
 
