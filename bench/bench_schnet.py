@@ -13,7 +13,10 @@ all pairs of a molecule); schnetpack gets the same number of centres over the sa
     python bench/bench_schnet.py [--schnetpack-python /work/spvenv/bin/python] [--threads 2] [--compare-pairs]
 
 tfatoms computes SchNet's filters once per pair couple (i, j) / (j, i) (the batches' PAIR_HALF /
-PAIR_INVERSE); ``--compare-pairs`` also times the every-pair evaluation in the same run.
+PAIR_INVERSE); ``--compare-pairs`` also times the every-pair evaluation in the same run. The inference phases are
+also timed with the filter-generating networks as cubic splines in the distance
+(``SchNet.with_tabulated_filters``, ``tfatoms.layers.filter_table``: the same energies and forces to float32
+round-off, prediction only), reported as ``infer_tabulated_*`` and in ``ratio_tabulated_over_schnetpack``.
 """
 from __future__ import annotations
 
@@ -138,12 +141,23 @@ def tfatoms_side(data: MoleculeBatches, n_train: int, n_infer: int, jit: bool, h
     for b in all_batches:
         forces_step(b[0])
     t_forces = timed(lambda b: forces_step(b[0]).numpy(), infer)
+    tabulated = model.with_tabulated_filters()
+    energy_tab = tf.function(lambda batch: tabulated(batch), jit_compile=jit, reduce_retracing=True)
+    potential_tab = Potential(tabulated, compute_forces=True)
+    forces_tab = tf.function(lambda batch: potential_tab(batch)[keys.FORCES], jit_compile=jit, reduce_retracing=True)
+    for b in all_batches:
+        energy_tab(b[0])
+        forces_tab(b[0])
+    t_infer_tab = timed(lambda b: energy_tab(b[0]).numpy(), infer)
+    t_forces_tab = timed(lambda b: forces_tab(b[0]).numpy(), infer)
     bs = data.batch_size
     pad_atoms = np.mean([b[0][keys.ATOMIC_NUMBERS].shape[0] for b in all_batches]) / (data.n_atoms.sum() / len(all_batches))
     pad_pairs = np.mean([b[0][keys.IDX_I].shape[0] for b in all_batches]) / (data.n_pairs().sum() / len(all_batches))
     return {"framework": "tfatoms", "jit_compile": jit, "half_pairs": half_pairs, "n_params": int(model.count_params()),
             "train_molecules_per_s": n_train * bs / t_train, "infer_molecules_per_s": n_infer * bs / t_infer,
             "infer_forces_molecules_per_s": n_infer * bs / t_forces,
+            "infer_tabulated_molecules_per_s": n_infer * bs / t_infer_tab,
+            "infer_tabulated_forces_molecules_per_s": n_infer * bs / t_forces_tab,
             "padding_factor_atoms": float(pad_atoms), "padding_factor_pairs": float(pad_pairs)}
 
 
@@ -201,6 +215,9 @@ def main():
         results["ratio_tfatoms_over_schnetpack"] = {  # the faster of graph mode and XLA, per measurement
             k: max(r[k] for r in ours) / sp[k]
             for k in ("train_molecules_per_s", "infer_molecules_per_s", "infer_forces_molecules_per_s")}
+        results["ratio_tabulated_over_schnetpack"] = {
+            k: max(r[f"infer_tabulated_{k}"] for r in ours) / sp[f"infer_{k}"]
+            for k in ("molecules_per_s", "forces_molecules_per_s")}
     results["hardware"] = hardware()
     results["packages"] = package_versions()
     results["settings"] = run_settings(args.threads)

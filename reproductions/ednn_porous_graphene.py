@@ -65,23 +65,41 @@ BUDGETS = {
 #: ``--distribution mixed`` (the shipped model): the kinds, temperatures and ripples of
 #: ``tfatoms.data.porous_kinds.training_recipe``, fine-tuned from ``--init-from`` (default: the shipped model of the
 #: paper's distribution) with random translations of the training sheets; budget entries replacing the default's.
-#: Strained sets of the mixed distribution: 8 x 1-block sheets (17 % of a 2 x 2 cell's strain per tile is too
-#: much) stretched and compressed by one focus tile along x, +-4.17 % (``strained_geometries`` each, batch
-#: ``strained_batch``). Not in the default budget: fine-tuning with 160 of each (19 % of the configurations, their
+#: Strained sets of the mixed distribution: long ``strained_blocks`` sheets (a 2 x 2 cell allows only whole focus
+#: tiles, 17 % strain) stretched and compressed by one focus tile along x (``STRAINED_TILES``; 8 x 1 blocks: +-4.17 %,
+#: 16 x 1: +-2.08 %), ``strained_geometries`` of each (``--strained-geometries``), batch ``strained_batch``. Not in the
+#: default budget's first stage: fine-tuning with 160 8 x 1-block sheets of each (19 % of the configurations, their
 #: squared errors weighted per area) at Adam 1e-4 left every kind biased by -50 to -140 meV/atom after one epoch
-#: (validation MAE 49 eV): the compressed sheets' errors of some 300 eV on the total energy at the start swamped the
-#: 2 x 2 sheets. --quick keeps a few so the path stays tested; strain is flagged by the domain check instead.
-STRAINED_BLOCKS, STRAINED_TILES = (8, 1), (1, -1)
-MIXED = {"quick": dict(n_geometries=24, n_snapshots=2, max_steps=40, strained_geometries=6, strained_batch=2),
+#: (validation MAE 49 eV): the +-4.17 % sheets' errors of some 300 eV on the total energy at the start swamped the
+#: 2 x 2 sheets. The shipped model's second stage adds 16 x 1-block sets at +-2.08 % (see ``SHIPPED_STAGES``).
+STRAINED_TILES = (1, -1)
+MIXED = {"quick": dict(n_geometries=24, n_snapshots=2, max_steps=40, strained_geometries=6, strained_batch=2,
+                       strained_blocks=(8, 1)),
          "default": dict(n_geometries=1400, n_snapshots=6, lr=5e-5, max_steps=3000, transfer=((1, 3), (2, 2), (4, 1)),
-                         xtb_cells=0, strained_geometries=0, strained_batch=8),
-         "full": dict(n_geometries=3137, strained_geometries=400, strained_batch=16)}
+                         xtb_cells=0, strained_geometries=0, strained_batch=2, strained_blocks=(16, 1)),
+         "full": dict(n_geometries=3137, strained_geometries=400, strained_batch=16, strained_blocks=(16, 1))}
+#: The two commands that made the shipped ``ednn_porous_graphene`` (the second starts from the first's output; the
+#: first stage's model is also in git: ``git show bd6d8b1:tfatoms/pretrained/ednn_porous_graphene.npz``).
+SHIPPED_STAGES = (
+    "python reproductions/ednn_porous_graphene.py --distribution mixed --time-limit 75 --save-pretrained STAGE1",
+    "python reproductions/ednn_porous_graphene.py --distribution mixed --init-from STAGE1/ednn_porous_graphene "
+    "--strained-geometries 80 --lr 3e-5 --max-steps 3600 --save-pretrained tfatoms/pretrained")
 MIXED_COVERS = ("34 x 34 A periodic sheets (and larger: EDNN is extensive) with circular or elliptical holes, "
                 "pruned or unpruned edges, single vacancies, divacancies, pristine; flat at 0 K or 300-1500 K MD; "
                 "ripples up to 1 A")
-MIXED_LIMITS = ("strained cells (uniaxial strain is tested, not trained: the model's fixed pixel grid allows it only "
-                "in long cells), biaxial strain, other elements, hydrogenated or functionalised edges, "
-                "Stone-Wales defects, multilayers; energies only (no forces)")
+MIXED_LIMITS = ("biaxial strain, other elements, hydrogenated or functionalised edges, Stone-Wales defects, "
+                "multilayers; energies only (no forces)")
+
+
+def strain_coverage(strained: dict, blocks) -> tuple[str, str]:
+    """What the model's metadata says about strain: ``(covers, does_not_cover)`` additions."""
+    if not strained:
+        return "", ("uniaxial strain (tested, not trained: the model's fixed pixel grid allows it only in long cells); ")
+    pcts = ", ".join(f"{100 * t / (blocks[0] * 3):+.2f} %" for t in strained)
+    return (f"; uniaxial strain along x (zigzag) of {pcts} in {blocks[0]} x {blocks[1]}-block cells",
+            "strain other than whole focus tiles along x of long cells (the fixed pixel grid); ")
+
+
 TRANSFER_SEED = 900_000     # seeds of the transfer sheets (disjoint from the dataset's)
 
 
@@ -97,7 +115,12 @@ def parse_args(argv=None):
                         "or 300-1500 K, ripples (tfatoms.data.porous_kinds; the shipped model's)")
     p.add_argument("--init-from", metavar="NAME",
                    help="start from the weights of this pretrained EDNN (default with --distribution mixed: "
-                        "ednn_porous_graphene_holes, the paper-distribution model; 'none': random weights)")
+                        "ednn_porous_graphene_holes, the paper-distribution model; 'none': random weights; or a "
+                        "path to a model's files, DIR/NAME)")
+    p.add_argument("--strained-geometries", type=positive(int),
+                   help="with --distribution mixed: this many long strained sheets per strain sign (default: the "
+                        "budget's; 0 in the default budget)")
+    p.add_argument("--lr", type=positive(float), help="override the budget's initial learning rate")
     return p.parse_args(argv)
 
 
@@ -116,10 +139,9 @@ from tfatoms.data.lammps_rebo import REFERENCE as REBO, rebo_energy  # noqa: E40
 from tfatoms.data.porous_graphene import generate_porous_graphene, load_porous_graphene, md_snapshot  # noqa: E402
 from tfatoms.data.sheets import PIXEL_SPACING, VACUUM, PeriodicSheet, PorousSheet  # noqa: E402
 from tfatoms.data.xtb import REFERENCE as XTB, xtb_energy  # noqa: E402
-from tfatoms.inference.domain import DomainCheck  # noqa: E402
 from tfatoms.inference.sheet import SheetPredictor  # noqa: E402
 from tfatoms.models import EDNN, dft_tile_cnn  # noqa: E402
-from tfatoms.pretrained import load_ednn, save_ednn  # noqa: E402
+from tfatoms.pretrained import load_ednn, model_location, save_ednn  # noqa: E402
 from tfatoms.representations.atom_images import AtomImages  # noqa: E402
 from tfatoms.representations.batch_source import ConcatenatedSources  # noqa: E402
 from tfatoms.reproduce import ResultsWriter  # noqa: E402
@@ -226,8 +248,9 @@ def main(argv=None):
     budget_key = budget_name(args)
     mixed = args.distribution == "mixed"
     b = dict(BUDGETS[budget_key], **(MIXED[budget_key] if mixed else {}))
+    b.update({k: v for k, v in (("strained_geometries", args.strained_geometries), ("lr", args.lr)) if v is not None})
     init_from = args.init_from or ("ednn_porous_graphene_holes" if mixed else "none")
-    init = None if init_from == "none" else load_ednn(init_from)
+    init = None if init_from == "none" else load_ednn(*model_location(init_from))
     keras.utils.set_random_seed(args.seed)
     cache = Path(args.cache_dir)
 
@@ -241,8 +264,9 @@ def main(argv=None):
                                                          progress=not args.quick, **gen))
     strained = {}                       # strain tiles -> the long strained set (mixed distribution only)
     for tiles in STRAINED_TILES if mixed and b["strained_geometries"] else ():
-        sgen = dict(gen, n_geometries=b["strained_geometries"], blocks=STRAINED_BLOCKS, strain_tiles=tiles)
-        spath = path.with_name(path.stem + f"_{STRAINED_BLOCKS[0]}x{STRAINED_BLOCKS[1]}_strain{tiles:+d}.h5")
+        blocks = b["strained_blocks"]
+        sgen = dict(gen, n_geometries=b["strained_geometries"], blocks=blocks, strain_tiles=tiles)
+        spath = path.with_name(path.stem + f"_{blocks[0]}x{blocks[1]}_g{b['strained_geometries']}_strain{tiles:+d}.h5")
         strained[tiles] = load_porous_graphene(generate_porous_graphene(spath, seed=args.seed, workers=args.workers,
                                                                         progress=not args.quick, **sgen))
     idx = {s: data.indices(s) for s in ("train", "val", "test")}
@@ -273,7 +297,9 @@ def main(argv=None):
     # one checkpoint per budget and seed: a finished run given a larger --max-steps continues (Adam state and
     # step count restored; the cosine schedule is stretched to the new total)
     ckpt = cache / "runs" / "ednn_porous_graphene" / (f"{budget_key}_seed{args.seed}"
-                                                      + (f"_mixed_from_{init_from}" if mixed else ""))
+                                                      + (f"_mixed_from_{model_location(init_from)[0]}" if mixed else "")
+                                                      + (f"_strained{b['strained_geometries']}" if strained else "")
+                                                      + (f"_lr{b['lr']:g}" if args.lr else ""))
     result = trainer.fit(train, val, ckpt, max_steps=max_steps, seed=args.seed, progress=not args.quick,
                          time_limit_s=None if args.time_limit is None else 60 * args.time_limit)
     t0 = time.perf_counter()
@@ -312,8 +338,9 @@ def main(argv=None):
     for tiles, d in strained.items():
         sel = d.indices("test")
         err = (trainer.predict(sheet_images(d, sel, b["strained_batch"])) - d.energy[sel]) / d.n_atoms[sel] * 1e3
-        out.add_row(f"MAE per atom, held-out {STRAINED_BLOCKS[0]} x {STRAINED_BLOCKS[1]}-block sheets strained "
-                    f"{100 * tiles / (STRAINED_BLOCKS[0] * 3):+.2f} %", np.mean(np.abs(err)), "meV/atom",
+        blocks = b["strained_blocks"]
+        out.add_row(f"MAE per atom, held-out {blocks[0]} x {blocks[1]}-block sheets strained "
+                    f"{100 * tiles / (blocks[0] * 3):+.2f} %", np.mean(np.abs(err)), "meV/atom",
                     metric=f"mae_meV_atom.test_strain{tiles:+d}",
                     note=f"{len(sel)} configurations; mean signed error {np.mean(err):+.1f} meV/atom")
     out.save_figure(fig7(true / data.area, pred / data.area), "fig7_porous_graphene")
@@ -354,6 +381,8 @@ def main(argv=None):
     out.save_figure(transfer_figure(rows, test_mae_atom), "fig9_10_transfer")
 
     if args.save_pretrained:
+        from tfatoms.inference.domain import DomainCheck
+
         meta = dict(spacing=list(PIXEL_SPACING), gamma=GAMMA, tile_network=tile_kwargs,
                     trained_by=out.provenance()["command"], git_commit=out.provenance()["git_commit"],
                     reference_method=REBO, test_median_abs_error_meV_A2=float(np.median(np.abs(err_area))),
@@ -361,9 +390,15 @@ def main(argv=None):
                     training_distribution=args.distribution,
                     domain=DomainCheck.from_training(predictor, [(data, idx["train"])] + [
                         (d, d.indices("train")) for d in strained.values()], seed=args.seed).to_json())
+        if init is not None:        # the chain of trainings that made these weights
+            meta["initial_weights"] = dict(name=init_from, weights_sha256=init_meta["check"]["weights_sha256"],
+                                           **{k: init_meta[k] for k in ("trained_by", "trained_on",
+                                                                        "training_protocol", "git_commit",
+                                                                        "initial_weights") if k in init_meta})
         if mixed:
-            meta["covers"] = MIXED_COVERS
-            meta["does_not_cover"] = MIXED_LIMITS
+            covers, limits = strain_coverage(strained, b["strained_blocks"])
+            meta["covers"] = MIXED_COVERS + covers
+            meta["does_not_cover"] = limits + MIXED_LIMITS
         name = "ednn_porous_graphene" if mixed else "ednn_porous_graphene_holes"
         save_ednn(model, meta, name, args.save_pretrained, check_sheet=((2, 2), 12345))
         print(f"pretrained model written to {args.save_pretrained}")

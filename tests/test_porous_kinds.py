@@ -133,6 +133,16 @@ def test_domain_check_flags_what_lies_outside_its_ranges():
     assert any(f.startswith("bond_length_std") for f in findings)      # a 0 K lattice: not a 1000 K sheet
     long = SheetRecipe("holes", seed=9, blocks=(16, 1), strain_tiles=1, temperature=0.0)     # +2.08 % along x
     assert any(f.startswith("bond_anisotropy") for f in check.check(long.positions(), long.cell))
+    # the second-neighbour period along x is the lattice constant times (1 + strain) exactly on the flat lattice,
+    # and still shows the strain after MD, when the bond lengths have passed most of it to the bond angles
+    flat_stats = structure_statistics(flat.positions(), flat.cell)
+    assert flat_stats["lattice_period_x"] == pytest.approx(flat_stats["lattice_period_y"], abs=1e-9)
+    assert structure_statistics(long.positions(), long.cell)["lattice_period_x"] == pytest.approx(
+        flat_stats["lattice_period_x"] * 49 / 48, rel=1e-9)
+    hot_long = recipe_snapshots(SheetRecipe("holes", seed=9, blocks=(16, 1), strain_tiles=1), 1, 200, 50, seed=1)[0]
+    findings = check.check(hot_long.positions, long.cell)
+    assert any(f.startswith("lattice_period_x") for f in findings), findings
+    assert not any(f.startswith("bond_anisotropy") for f in findings)      # hidden in the bond angles
     squeezed = snaps[0][0] * [0.9, 0.9, 1.0]
     assert any(f.startswith("bond_length_mean") for f in check.check(squeezed, snaps[0][1] * [0.9, 0.9, 1.0]))
     tiles = check.check(*snaps[0], tile_energies=np.array([-70.0, -200.0]))

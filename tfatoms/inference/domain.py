@@ -13,6 +13,12 @@ sheet outside its range:
   - ``bond_anisotropy``: mean length of the bonds closer to x than to y over that of the others, less 1
     (0 within thermal noise for unstrained graphene; uniaxial strain eps along the zigzag x direction gives about
     0.75 eps: +1.5e-2 at 2 %);
+  - ``lattice_period_x`` and ``lattice_period_y`` (A): the lattice constant along x (zigzag) and y (armchair) from
+    second neighbours (C-C pairs at 2.1-2.65 A): the mean |dx| of the pairs within 15 degrees of x, and 2 / sqrt(3)
+    times the mean |dy| of those at 45-75 degrees (both 2.46 A for unstrained REBO graphene at any temperature:
+    a periodic cell fixes the mean in-plane period, so thermal noise averages out over a sheet, while a bond
+    length's share of a strain shrinks at finite temperature as the bond angles take it up). Uniaxial strain eps
+    along x moves ``lattice_period_x`` by eps (+2.08 %: 2.46 -> 2.51 A);
   - ``height_rms`` (A): out-of-plane roughness, ``z`` about its mean (ripples, temperature);
   - ``undercoordinated_fraction``: share of atoms with fewer than 2 bonded neighbours (dangling atoms and
     chains: pruned edges have none);
@@ -34,7 +40,10 @@ from scipy.spatial import cKDTree
 
 #: A C-C pair within this distance (A) is a bond for the statistics (REBO's first neighbours at up to 1500 K).
 BOND_CUTOFF = 1.85
-STATISTICS = ("bond_length_mean", "bond_length_std", "bond_anisotropy", "height_rms", "undercoordinated_fraction",
+#: Second neighbours (A): a = 2.46 A in graphene; first neighbours end by 1.85, third ones start at about 2.7.
+SECOND_NEIGHBOURS = (2.1, 2.65)
+STATISTICS = ("bond_length_mean", "bond_length_std", "bond_anisotropy", "lattice_period_x", "lattice_period_y",
+              "height_rms", "undercoordinated_fraction",
               "edge_fraction", "atoms_per_area")
 _QUANTILES = (0.001, 0.999)
 _WIDEN = 0.1
@@ -50,11 +59,16 @@ def structure_statistics(positions, cell) -> dict:
     z = pos[:, 2] - pos[:, 2].mean()
     # a 3-D search: wrapped in-plane, plain along z (an orthogonal cell, z free)
     pts = np.column_stack([xy, z - z.min()])
-    tree = cKDTree(pts, boxsize=[box[0], box[1], 2 * (np.ptp(z) + BOND_CUTOFF)])
-    pairs = tree.query_pairs(BOND_CUTOFF, output_type="ndarray")
-    d = pos[pairs[:, 1]] - pos[pairs[:, 0]]
+    tree = cKDTree(pts, boxsize=[box[0], box[1], 2 * (np.ptp(z) + SECOND_NEIGHBOURS[1])])
+    near = tree.query_pairs(SECOND_NEIGHBOURS[1], output_type="ndarray")
+    d = pos[near[:, 1]] - pos[near[:, 0]]
     d[:, :2] -= box * np.round(d[:, :2] / box)
-    lengths = np.linalg.norm(d, axis=1)
+    r = np.linalg.norm(d, axis=1)
+    second = (r > SECOND_NEIGHBOURS[0]) & (r < SECOND_NEIGHBOURS[1])
+    angle = np.degrees(np.arctan2(np.abs(d[second, 1]), np.abs(d[second, 0])))      # 0-90 degrees from x
+    dx, dy = np.abs(d[second, 0]), np.abs(d[second, 1])
+    bonded = r < BOND_CUTOFF
+    pairs, d, lengths = near[bonded], d[bonded], r[bonded]
     degree = np.bincount(pairs.ravel(), minlength=len(pos))
     along_x = np.abs(d[:, 0]) > np.abs(d[:, 1])
     anisotropy = (float(lengths[along_x].mean() / lengths[~along_x].mean() - 1.0)
@@ -62,6 +76,9 @@ def structure_statistics(positions, cell) -> dict:
     return dict(bond_length_mean=float(lengths.mean()) if len(lengths) else 0.0,
                 bond_length_std=float(lengths.std()) if len(lengths) else 0.0,
                 bond_anisotropy=anisotropy,
+                lattice_period_x=float(dx[angle < 15].mean()) if np.any(angle < 15) else 0.0,
+                lattice_period_y=(float(dy[(angle > 45) & (angle < 75)].mean() * 2 / np.sqrt(3))
+                                  if np.any((angle > 45) & (angle < 75)) else 0.0),
                 height_rms=float(np.sqrt(np.mean(z * z))),
                 undercoordinated_fraction=float(np.mean(degree < 2)),
                 edge_fraction=float(np.mean(degree == 2)),

@@ -133,6 +133,9 @@ class CFConv(keras.layers.Layer):
             self.filter_network = self._checked_filter_network(filter_network)
         self.cutoff_fn = None if self.cutoff is None else CosineCutoff(self.cutoff, dtype=self.dtype_policy,
                                                                         name="cutoff_fn")
+        #: a :class:`~tfatoms.layers.filter_table.FilterTable` of the filter network, or None (the network itself);
+        #: set by :meth:`tfatoms.models.SchNet.with_tabulated_filters` on a prediction-only copy
+        self.filter_table = None
 
     def _checked_filter_network(self, filter_network):
         """``filter_network`` as a list after checking it is the network this layer would create."""
@@ -158,10 +161,16 @@ class CFConv(keras.layers.Layer):
             n_in = self.n_filters
 
     def filters(self, rbf, distances=None):
-        """Filter values ``W(d_ij)``, ``(n_pairs, n_filters)`` (cutoff applied if set)."""
-        w = tf.cast(rbf, self.compute_dtype)
-        for dense in self.filter_network:
-            w = dense(w)
+        """Filter values ``W(d_ij)``, ``(n_pairs, n_filters)`` (cutoff applied if set); with a
+        :attr:`filter_table`, from the distances alone (``rbf`` is not used and may be ``None``)."""
+        if self.filter_table is not None:
+            if distances is None:
+                raise ValueError("CFConv with a filter table needs the pair distances")
+            w = self.filter_table(distances)
+        else:
+            w = tf.cast(rbf, self.compute_dtype)
+            for dense in self.filter_network:
+                w = dense(w)
         if self.cutoff_fn is not None:
             if distances is None:
                 raise ValueError("CFConv with a cutoff needs the pair distances")

@@ -31,6 +31,7 @@ from tfatoms._validation import atomic_numbers_within, positive_int
 from tfatoms.layers.activations import shifted_softplus
 from tfatoms.layers.cfconv import SchNetInteraction
 from tfatoms.layers.embedding import AtomEmbedding
+from tfatoms.layers.filter_table import DEFAULT_SPACING, filter_table
 from tfatoms.layers.radial import GaussianRBF, _positive_float
 from tfatoms.layers.readout import AtomwiseReadout
 from tfatoms.models.base import AtomwisePropertyModel
@@ -158,8 +159,32 @@ class SchNet(AtomwisePropertyModel):
         _, d = pair_vectors(batch)
         idx_i, idx_j = batch[keys.IDX_I], batch[keys.IDX_J]
         d, inverse = couple_distances(batch, d)     # d_ij = d_ji: filters once per couple, gathered to all
-        rbf = self.rbf(d)
+        tabulated = all(block.cfconv.filter_table is not None for block in self.interactions)
+        rbf = None if tabulated else self.rbf(d)
         x = self.embedding(checked_atomic_numbers(batch[keys.ATOMIC_NUMBERS], self.max_z, type(self).__name__))
         for block in self.interactions:
             x = block(x, rbf, d, idx_i, idx_j, filter_index=inverse)
         return x
+
+    def with_tabulated_filters(self, spacing: float = DEFAULT_SPACING) -> "SchNet":
+        """A prediction-only copy whose filter-generating networks are cubic splines in the distance
+        (:mod:`tfatoms.layers.filter_table`, grid ``spacing`` A): the same energies and forces to float32
+        round-off at the default spacing, without the filter networks' dense layers and softplus per pair.
+
+        The copy has this model's config and weights, no trainable weights (the tables do not follow weight
+        updates: tabulate again after training) and :attr:`filter_tables_spacing` set; it is not meant to be
+        saved (save the original)."""
+        if not self.built:
+            raise ValueError("with_tabulated_filters needs a built model (call it on a batch or load it first)")
+        copy = type(self).from_config(self.get_config())
+        copy.build_from_config(None)
+        copy.set_weights(self.get_weights())
+        tables = {}
+        for block in copy.interactions:
+            key = id(block.cfconv.filter_network[0])       # shared filter networks share one table
+            if key not in tables:
+                tables[key] = filter_table(block.cfconv, copy.rbf, spacing)
+            block.cfconv.filter_table = tables[key]
+        copy.trainable = False
+        copy.filter_tables_spacing = float(spacing)
+        return copy
