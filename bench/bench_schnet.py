@@ -161,6 +161,26 @@ def tfatoms_side(data: MoleculeBatches, n_train: int, n_infer: int, jit: bool, h
             "padding_factor_atoms": float(pad_atoms), "padding_factor_pairs": float(pad_pairs)}
 
 
+def inference_cost(n_atoms: float, n_pairs: float, features: int = 64, interactions: int = 6, n_rbf: int = 126,
+                   tabulated: bool = False) -> dict:
+    """FLOPs (a multiply-add is 2) and bytes of table rows gathered per molecule of an energy-only SchNet
+    prediction, counting the dense layers, the filters (once per couple: ``n_pairs / 2``), the pair products and
+    sums; ``transcendentals``: the Gaussians (one ``exp``) and the softplus (two each). Padding excluded."""
+    couples, f = n_pairs / 2, features
+    atomwise = interactions * 3 * n_atoms * f * f * 2 + n_atoms * (f * f // 2 + f // 2) * 2
+    pairs = interactions * n_pairs * f * 2                       # x_j * W and the sum onto i
+    if tabulated:
+        filters = interactions * couples * f * 3 * 2             # three multiply-adds (Horner)
+        gathered = interactions * couples * 4 * f * 4            # one row of 4 x F float32 per couple
+        transcendental = interactions * 2 * n_atoms * f
+    else:
+        filters = interactions * couples * (n_rbf * f + f * f) * 2
+        gathered = 0
+        transcendental = couples * n_rbf + interactions * (2 * couples * f + n_atoms * f) * 2
+    return {"flops": float(atomwise + pairs + filters), "filter_flops": float(filters),
+            "table_bytes_gathered": float(gathered), "transcendentals": float(transcendental)}
+
+
 def run_settings(threads: int) -> dict:
     """What the tfatoms figures depend on besides the CPU: threads, oneDNN and XLA switches, TensorFlow's build.
 
@@ -198,6 +218,9 @@ def main():
                "model": f"SchNet F=64 T=6, {n_rbf} RBF centres 0-{RBF_CUTOFF} A, all pairs",
                "mean_atoms_per_molecule": float(sub.n_atoms.mean()),
                "mean_pairs_per_molecule": float(data.n_pairs().mean())}
+    results["cost_per_molecule"] = {kind: inference_cost(sub.n_atoms.mean(), data.n_pairs().mean(), n_rbf=n_rbf,
+                                                         tabulated=kind == "tabulated")
+                                    for kind in ("network", "tabulated")}
     for half in (True, False) if args.compare_pairs else (True,):
         for jit in (False, True):
             r = tfatoms_side(data, args.train_batches, args.infer_batches, jit, half_pairs=half)

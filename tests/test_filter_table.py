@@ -122,3 +122,23 @@ def test_tabulating_needs_a_built_model_and_tabulable_layers():
     model.interactions[0].cfconv.filter_network[0].activation = keras.activations.tanh
     with pytest.raises(ValueError, match="cannot tabulate"):
         filter_table(model.interactions[0].cfconv, model.rbf)
+
+
+def test_calculator_with_tabulated_filters_on_the_shipped_ethanol_model():
+    from tfatoms.calculators import TfatomsCalculator
+
+    atoms = molecule("CH3CH2OH")
+    atoms.positions += np.random.default_rng(2).normal(scale=0.05, size=atoms.positions.shape)
+    results = {}
+    for tabulated in (False, True):
+        atoms.calc = TfatomsCalculator("schnet_rmd17_ethanol", tabulated_filters=tabulated)
+        results[tabulated] = atoms.get_potential_energy(), atoms.get_forces()
+    assert atoms.calc.parameters["tabulated_filters"] is True
+    e, f = results[False]
+    e_t, f_t = results[True]
+    assert abs(e_t - e) < 1e-6 * abs(e)                        # float32 round-off of a -4,200 eV energy
+    np.testing.assert_allclose(f_t, f, atol=5e-6 * np.abs(f).max())     # measured: 7e-7
+    from tfatoms.models import DTNN
+
+    with pytest.raises(ValueError, match="needs a SchNet"):
+        TfatomsCalculator(DTNN(n_features=8, n_factors=8, n_interactions=1), tabulated_filters=True)

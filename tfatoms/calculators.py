@@ -111,6 +111,9 @@ class TfatomsCalculator(Calculator):
             results exact to round-off (finite-difference checks).
         cutoff: optional, Angstrom. Must equal the model's own cutoff if it has one; for a model
             without one (all pairs) it truncates the pairs (periodic structures need it).
+        tabulated_filters: for a SchNet, predict with its filter-generating networks as splines in the
+            distance (:meth:`~tfatoms.models.SchNet.with_tabulated_filters`): the same energies and forces to
+            float32 round-off, faster (``BENCHMARKS.md``). ``True`` for another model raises ``ValueError``.
         **kwargs: passed to :class:`ase.calculators.calculator.Calculator` (``label``, ``directory``).
 
     Raises ``ValueError`` for an element beyond the model's ``max_z`` (or outside the model's
@@ -122,7 +125,8 @@ class TfatomsCalculator(Calculator):
 
     implemented_properties = ["energy", "free_energy", "forces", "stress"]
 
-    def __init__(self, model, skin: float = 0.5, dtype=None, cutoff: float | None = None, **kwargs):
+    def __init__(self, model, skin: float = 0.5, dtype=None, cutoff: float | None = None,
+                 tabulated_filters: bool = False, **kwargs):
         super().__init__(**kwargs)
         model, self.model_name, self.metadata = resolve_model(model, "TfatomsCalculator")
         if isinstance(model, Potential):
@@ -130,6 +134,13 @@ class TfatomsCalculator(Calculator):
         if not callable(model):
             raise ValueError(f"TfatomsCalculator: model must be a Keras energy model or a .keras path, "
                              f"got {type(model).__name__}")
+        if tabulated_filters:
+            if not hasattr(model, "with_tabulated_filters"):
+                raise ValueError(f"TfatomsCalculator: tabulated_filters=True needs a SchNet, got "
+                                 f"{type(model).__name__}")
+            if not model.built:
+                model(example_batch(model.compute_dtype))
+            model = model.with_tabulated_filters()
         self.model = model
 
         skin = float(skin)
@@ -144,7 +155,8 @@ class TfatomsCalculator(Calculator):
         self.max_z = getattr(model, "max_z", None)
         elements = getattr(model, "elements", None)
         self.elements = None if elements is None else element_numbers(elements)
-        self.parameters.update(skin=self.skin, cutoff=self.cutoff, dtype=self.dtype.name)
+        self.parameters.update(skin=self.skin, cutoff=self.cutoff, dtype=self.dtype.name,
+                               tabulated_filters=bool(tabulated_filters))
 
         self.n_neighbor_builds = 0
         self._pairs = None
