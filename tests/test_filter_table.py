@@ -42,7 +42,6 @@ def _run(model, structures, dtype, cutoff=None):
 
 
 def test_filter_values_are_the_network_and_its_derivative():
-    keras.utils.set_random_seed(0)
     model = _models()["float64"]
     conv, rbf = model.interactions[1].cfconv, model.rbf
     d = np.linspace(0.3, 9.5, 57)
@@ -66,11 +65,16 @@ def test_hermite_spline_interpolates_values_and_slopes_and_is_exact_for_cubics()
     # beyond the last grid point: its value (the network is constant there)
     np.testing.assert_allclose(table(tf.constant([2.0, 3.0, 50.0])).numpy(), np.repeat(cubic(grid[-1:]), 3, 0),
                                atol=1e-12)
-    dx = tf.constant(d[5:-5])
-    with tf.GradientTape() as tape:
-        tape.watch(dx)
-        y = tf.reduce_sum(table(dx)[:, 0])
-    np.testing.assert_allclose(tape.gradient(y, dx).numpy(), slope(d[5:-5])[:, 0], atol=1e-12)
+    for dtype, tol in (("float64", 1e-12), ("float32", 1e-5)):
+        t = FilterTable(hermite_coefficients(cubic(grid), slope(grid), h), h, dtype=dtype)
+        dx = tf.constant(np.concatenate([d, [2.5, 7.0]]), dtype)      # grid points, the end, beyond
+        with tf.GradientTape() as tape:
+            tape.watch(dx)
+            y = tf.reduce_sum(t(dx)[:, 0])
+        expected = np.concatenate([slope(d)[:, 0], [0.0, 0.0]])      # constant beyond the end
+        np.testing.assert_allclose(tape.gradient(y, dx).numpy(), expected, atol=tol)
+    with pytest.raises(ValueError, match="float32 or float64"):
+        FilterTable(hermite_coefficients(cubic(grid), slope(grid), h), h, dtype="bfloat16")
 
 
 @pytest.mark.parametrize("options", [dict(), dict(shared_filters=True),
@@ -85,12 +89,14 @@ def test_tabulated_model_equals_the_network_to_float32_round_off(options):
     et, ft = _run(table, structures, "float32", cutoff)
     round_off_e = max(np.abs(e32 - e64).max(), 1e-7 * np.abs(e64).max())
     round_off_f = max(np.abs(f32 - f64).max(), 1e-7 * np.abs(f64).max())
-    assert np.abs(et - e64).max() <= 2 * round_off_e, (np.abs(et - e64).max(), round_off_e)
-    assert np.abs(ft - f64).max() <= 2 * round_off_f, (np.abs(ft - f64).max(), round_off_f)
+    # measured 0.5-1.4x the float32 network's own error: round-off, not the spline
+    assert np.abs(et - e64).max() <= 3 * round_off_e, (np.abs(et - e64).max(), round_off_e)
+    assert np.abs(ft - f64).max() <= 3 * round_off_f, (np.abs(ft - f64).max(), round_off_f)
     assert np.abs(f64).max() > 1e-2                  # non-trivial forces
     # in float64 the spline's own error shows: far below float32 round-off at the default spacing
-    e_t64, _ = _run(models["float64"].with_tabulated_filters(), structures, "float64", cutoff)
-    assert np.abs(e_t64 - e64).max() < 0.1 * round_off_e
+    e_t64, f_t64 = _run(models["float64"].with_tabulated_filters(), structures, "float64", cutoff)
+    assert np.abs(e_t64 - e64).max() < 0.1 * round_off_e        # measured 0.02
+    assert np.abs(f_t64 - f64).max() < round_off_f              # measured 0.16-0.41 (the slope's error is O(h^3))
     # a prediction-only copy: no trainable weights, the original untouched and still the network
     assert not table.trainable_weights and models["float32"].trainable_weights
     assert all(b.cfconv.filter_table is None for b in models["float32"].interactions)
@@ -134,6 +140,10 @@ def test_calculator_with_tabulated_filters_on_the_shipped_ethanol_model():
         atoms.calc = TfatomsCalculator("schnet_rmd17_ethanol", tabulated_filters=tabulated)
         results[tabulated] = atoms.get_potential_energy(), atoms.get_forces()
     assert atoms.calc.parameters["tabulated_filters"] is True
+    nitrile = molecule("CH3CN")                 # nitrogen: not among the model's trained elements
+    nitrile.calc = atoms.calc
+    with pytest.raises(ValueError, match="not among the elements"):
+        nitrile.get_potential_energy()
     e, f = results[False]
     e_t, f_t = results[True]
     assert abs(e_t - e) < 1e-6 * abs(e)                        # float32 round-off of a -4,200 eV energy

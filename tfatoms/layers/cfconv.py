@@ -166,7 +166,7 @@ class CFConv(keras.layers.Layer):
         if self.filter_table is not None:
             if distances is None:
                 raise ValueError("CFConv with a filter table needs the pair distances")
-            w = self.filter_table(distances)
+            w = tf.cast(self.filter_table(distances), self.compute_dtype)
         else:
             w = tf.cast(rbf, self.compute_dtype)
             for dense in self.filter_network:

@@ -69,13 +69,16 @@ class FilterTable:
     """The spline of one filter network: ``table(d)`` -> ``(n_pairs, F)`` in ``dtype``.
 
     ``coefficients`` ``(n_intervals, 4, F)`` from :func:`hermite_coefficients` on the grid ``0, h, 2h, ...``;
-    distances past the last grid point take its value (the network is constant there)."""
+    distances past the last grid point take its value (the network is constant there). ``dtype`` float32 or
+    float64: the position in the grid needs it (a model computing in bfloat16 casts the result)."""
 
     def __init__(self, coefficients: np.ndarray, spacing: float, dtype="float32"):
         self.spacing = float(spacing)
         self.n_intervals = int(coefficients.shape[0])
         self.d_max = self.spacing * self.n_intervals
         self.dtype = tf.as_dtype(dtype)
+        if self.dtype not in (tf.float32, tf.float64):
+            raise ValueError(f"a filter table computes in float32 or float64, got {self.dtype.name}")
         self.coefficients = tf.constant(coefficients, self.dtype)
 
     def __call__(self, distances):
@@ -98,6 +101,9 @@ def filter_table(cfconv, rbf, spacing: float = DEFAULT_SPACING, tail: float | No
     from tfatoms.layers.activations import shifted_softplus
 
     centres, gamma = rbf.centres.numpy(), rbf.widths.numpy()
+    if not np.all(gamma > 0) or not np.all(np.isfinite(centres)):
+        raise ValueError(f"cannot tabulate a radial basis with widths {gamma.min():g}..{gamma.max():g} "
+                         f"(must be positive) or non-finite centres")
     if tail is None:
         tail = math.sqrt(46.1 / float(np.min(gamma)))
     layers = []
@@ -110,7 +116,11 @@ def filter_table(cfconv, rbf, spacing: float = DEFAULT_SPACING, tail: float | No
             raise ValueError(f"cannot tabulate a filter layer with activation {dense.activation!r}")
         bias = dense.bias.numpy() if dense.use_bias else np.zeros(dense.units)
         layers.append((dense.kernel.numpy(), bias, act))
-    n = int(math.ceil((float(np.max(centres)) + tail) / spacing))
+    end = float(np.max(centres)) + tail
+    if cfconv.cutoff is not None:           # W times the cutoff function is 0 beyond the cutoff
+        end = min(end, cfconv.cutoff)
+    n = int(math.ceil(end / spacing))
     grid = spacing * np.arange(n + 1, dtype=np.float64)
     values, slopes = filter_values(layers, centres, gamma, grid)
-    return FilterTable(hermite_coefficients(values, slopes, spacing), spacing, dtype=cfconv.compute_dtype)
+    dtype = "float64" if cfconv.compute_dtype == "float64" else "float32"
+    return FilterTable(hermite_coefficients(values, slopes, spacing), spacing, dtype=dtype)

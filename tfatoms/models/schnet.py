@@ -187,4 +187,6 @@ class SchNet(AtomwisePropertyModel):
             block.cfconv.filter_table = tables[key]
         copy.trainable = False
         copy.filter_tables_spacing = float(spacing)
+        if getattr(self, "elements", None) is not None:      # a loaded model's trained elements (calculator check)
+            copy.elements = list(self.elements)
         return copy
