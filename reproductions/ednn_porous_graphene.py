@@ -33,9 +33,11 @@ Budgets:
 vacancies, divacancies, pristine; flat 0 K lattices and 300-1500 K MD; ripples), starting from the weights of
 ``--init-from`` (default ``ednn_porous_graphene_holes``), with random translations of the training sheets: 1,400
 starting geometries x 6 snapshots (~13 min of MD), Adam 5e-5 cosine to 1e-6, 3,000 steps (~55 min); its JSON also
-holds the training ranges of the out-of-distribution check (``tfatoms.inference.domain``). ``--quick`` also trains on
-a few long 8 x 1-block sheets strained by +-4.17 % (``ConcatenatedSources``, squared errors weighted per area), a
-path the default budget leaves out (``STRAINED_TILES``).
+holds the training ranges of the out-of-distribution check (``tfatoms.inference.domain``). The shipped model is that
+run followed by a second stage (``SHIPPED_STAGES``): ``--init-from`` its output, ``--strained-geometries 80`` adds
+long 16 x 1-block sheets strained by +-2.08 % along x (``ConcatenatedSources``, squared errors weighted per area),
+Adam 3e-5 cosine, 3,600 steps (74 min on 2 cores). ``--quick`` trains on a few 8 x 1-block sheets strained by
++-4.17 % so the strained path stays tested.
 ``reproductions/ednn_porous_graphene_kinds.py`` compares the two models kind by kind.
 
 Dataset generation and training resume after an interruption (under --cache-dir).
