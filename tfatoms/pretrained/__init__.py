@@ -6,6 +6,9 @@ porous graphene of many kinds (:mod:`tfatoms.data.porous_kinds`: circular and el
 edges, vacancies and divacancies, pristine; flat 0 K lattices and 300-1500 K MD; ripples; strain is tested, not
 trained), fine-tuned from ``ednn_porous_graphene_holes``, the model of the paper's distribution alone
 (circular pruned holes, 1000 K; ``--distribution holes``), which is kept because earlier results were made with it.
+``ednn_porous_graphene_strained`` continues the default with +-2.08 % strained long sheets (its ``initial_weights``
+say so): strain right, unstrained kinds less accurate, and bfloat16 moves it by 7-8 meV/atom (README, "What the
+porous graphene model covers").
 The JSON says what each was trained on (``trained_on``, ``covers``, ``does_not_cover``) and holds the training ranges
 of :class:`~tfatoms.inference.domain.DomainCheck` (``domain``), the out-of-distribution check. Weights are stored as float16
 (8.5 M parameters, 17 MB) in ``<name>.npz``; ``<name>.json`` holds the pixel
