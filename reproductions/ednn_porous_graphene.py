@@ -38,7 +38,8 @@ holds the training ranges of the out-of-distribution check (``tfatoms.inference.
 strained by +-2.08 % along x (``ConcatenatedSources``, squared errors weighted per area), Adam 3e-5 cosine, 3,600
 steps (74 min on 2 cores), and writes ``ednn_porous_graphene_strained`` (shipped beside the default: it gets
 strain right, but is less accurate on unstrained sheets and bfloat16 moves it by 7-8 meV/atom, so it is not the
-default). ``--quick`` trains on a few 8 x 1-block sheets strained by +-4.17 % so the strained path stays tested.
+default). ``--quick`` trains on a few 8 x 1-block sheets strained by +-4.17 % so the strained path stays tested
+(and writes ``ednn_porous_graphene_strained`` too).
 ``reproductions/ednn_porous_graphene_kinds.py`` compares the two models kind by kind.
 
 Dataset generation and training resume after an interruption (under --cache-dir).
@@ -403,7 +404,7 @@ def main(argv=None):
             meta["covers"] = MIXED_COVERS + covers
             meta["does_not_cover"] = limits + MIXED_LIMITS
         name = ("ednn_porous_graphene_holes" if not mixed else
-                "ednn_porous_graphene_strained" if strained and budget_key != "quick" else "ednn_porous_graphene")
+                "ednn_porous_graphene_strained" if strained else "ednn_porous_graphene")
         save_ednn(model, meta, name, args.save_pretrained, check_sheet=((2, 2), 12345))
         print(f"pretrained model written to {args.save_pretrained}")
     out.finish()

@@ -22,13 +22,15 @@ def _molecules():
     return out
 
 
-def _models(**kwargs):
-    """The same random SchNet in float32 and float64 (weights of the float64 one, rounded)."""
+def _models(structures=None, seed=3, **kwargs):
+    """The same random SchNet in float32 and float64 (weights of the float64 one, rounded), built on
+    ``structures`` (default: a molecule); ``kwargs`` override the SchNet options below."""
+    options = {**dict(n_features=32, n_interactions=3, rbf_cutoff=8.0), **kwargs}
     models = {}
     for dtype in ("float64", "float32"):
-        keras.utils.set_random_seed(3)
-        m = SchNet(n_features=32, n_interactions=3, rbf_cutoff=8.0, dtype=dtype, **kwargs)
-        m(build_batch(_molecules()[:1], dtype=np.dtype(dtype), cutoff=kwargs.get("cutoff")))
+        keras.utils.set_random_seed(seed)
+        m = SchNet(dtype=dtype, **options)
+        m(build_batch(structures or _molecules()[:1], dtype=np.dtype(dtype), cutoff=options.get("cutoff")))
         if dtype == "float32":
             m.set_weights([w.astype(np.float32) for w in models["float64"].get_weights()])
         models[dtype] = m
@@ -107,12 +109,7 @@ def test_tabulated_model_equals_the_network_to_float32_round_off(options):
 def test_tabulated_model_on_a_periodic_crystal():
     si = bulk("Si", "diamond", a=5.43).repeat(2)
     si.positions += np.random.default_rng(1).normal(scale=0.05, size=si.positions.shape)
-    models = {}
-    for dtype in ("float64", "float32"):
-        keras.utils.set_random_seed(1)
-        models[dtype] = SchNet(n_features=16, n_interactions=2, rbf_cutoff=5.0, cutoff=5.0, max_z=14, dtype=dtype)
-        _run(models[dtype], [si], dtype, 5.0)
-    models["float32"].set_weights([w.astype(np.float32) for w in models["float64"].get_weights()])
+    models = _models([si], seed=1, n_features=16, n_interactions=2, rbf_cutoff=5.0, cutoff=5.0, max_z=14)
     e64, f64 = _run(models["float64"], [si], "float64", 5.0)
     _, f32 = _run(models["float32"], [si], "float32", 5.0)
     e_t, f_t = _run(models["float32"].with_tabulated_filters(), [si], "float32", 5.0)

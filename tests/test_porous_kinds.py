@@ -257,7 +257,7 @@ def test_quick_mixed_training_writes_a_model_with_its_distribution_and_domain(tm
                        str(tmp_path / "cache"), "--save-pretrained", str(tmp_path / "model"), "--workers", "1"])
     metrics = json.loads((out.dir / "metrics.json").read_text())
     assert {"mae_meV_atom.test_strain+1", "mae_meV_atom.test_strain-1"} <= set(metrics)
-    _, meta = load_ednn("ednn_porous_graphene", tmp_path / "model")
+    _, meta = load_ednn("ednn_porous_graphene_strained", tmp_path / "model")       # trained with strained sets
     assert meta["training_distribution"] == "mixed" and "+4.17 %" in meta["trained_on"]
     assert "starting from the weights of ednn_porous_graphene_holes" in meta["training_protocol"]
     ranges = meta["domain"]["ranges"]

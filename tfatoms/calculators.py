@@ -138,8 +138,7 @@ class TfatomsCalculator(Calculator):
             if not hasattr(model, "with_tabulated_filters"):
                 raise ValueError(f"TfatomsCalculator: tabulated_filters=True needs a SchNet, got "
                                  f"{type(model).__name__}")
-            if not model.built:
-                model(example_batch(model.compute_dtype))
+            model.build_from_config(None)          # builds it on the example batch unless built
             model = model.with_tabulated_filters()
         self.model = model
 

@@ -88,10 +88,6 @@ class FilterTable:
         c = tf.gather(self.coefficients, tf.cast(k, tf.int32))
         return c[:, 0] + t * (c[:, 1] + t * (c[:, 2] + t * c[:, 3]))
 
-    @property
-    def nbytes(self) -> int:
-        return int(np.prod(self.coefficients.shape)) * self.dtype.size
-
 
 def filter_table(cfconv, rbf, spacing: float = DEFAULT_SPACING, tail: float | None = None) -> FilterTable:
     """The :class:`FilterTable` of a built :class:`~tfatoms.layers.CFConv`'s filter network (without its cutoff
