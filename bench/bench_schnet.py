@@ -10,7 +10,17 @@ sides, so data loading is excluded. The model is the thesis' SchNet (F = 64, T =
 RBF 0.1 A spacing up to 12.5 A = 126 centres, covering QM9's largest distance 12.04 A,
 all pairs of a molecule); schnetpack gets the same number of centres over the same range.
 
-    python bench/bench_schnet.py [--schnetpack-python /work/spvenv/bin/python] [--threads 2] [--compare-pairs]
+    python bench/bench_schnet.py [--schnetpack-python /work/spvenv/bin/python] [--threads 2] [--compare-pairs] \
+        [--repeats 3] [--forces-data ../shared/data/rmd17_ethanol/train.xyz]
+
+``--repeats`` runs the whole measurement (both frameworks, one after the other) that many times and reports the
+median of every figure and ratio (single runs on a shared 2-core machine move by 10-25 %, schnetpack's training
+figure by up to 30 %; the per-repeat figures are kept under ``repeats``). ``--forces-data`` adds the third phase
+the comparison needs, energy+force training, from ``bench/bench_schnet_forces.py`` on that rMD17 file (QM9 has no
+forces), in the same run: its median ratios are reported under ``energy_force_training``. The run also measures
+the machine's dense-matmul ceiling (a 2048^3 float32 matmul, best of 5) and reports each phase's achieved GFLOP/s
+as a fraction of it (``fraction_of_matmul_ceiling``; FLOPs per molecule from ``inference_cost`` and
+``training_cost``).
 
 tfatoms computes SchNet's filters once per pair couple (i, j) / (j, i) (the batches' PAIR_HALF /
 PAIR_INVERSE); ``--compare-pairs`` also times the every-pair evaluation in the same run. The inference phases are
@@ -181,6 +191,37 @@ def inference_cost(n_atoms: float, n_pairs: float, features: int = 64, interacti
             "table_bytes_gathered": float(gathered), "transcendentals": float(transcendental)}
 
 
+def training_cost(n_atoms: float, n_pairs: float, features: int = 64, interactions: int = 6,
+                  n_rbf: int = 126) -> dict:
+    """FLOPs per molecule of an energy training step (forward, backward, no optimizer): the forward
+    (:func:`inference_cost`) plus twice it for the backward (each dense layer's input and weight gradients),
+    less the input gradient of the first filter layer, which the radial basis does not need."""
+    forward = inference_cost(n_atoms, n_pairs, features, interactions, n_rbf)
+    first_filter_layer = interactions * n_pairs / 2 * n_rbf * features * 2
+    return {"flops": float(3 * forward["flops"] - first_filter_layer),
+            "filter_flops": float(3 * forward["filter_flops"] - first_filter_layer)}
+
+
+def matmul_ceiling_gflops(repeats: int = 5) -> float:
+    """GFLOP/s of a 2048^3 float32 matmul in graph mode, best of ``repeats`` (as bench/bench_tile_cnn.py)."""
+    a = tf.random.normal((2048, 2048))
+    matmul = tf.function(lambda: tf.linalg.matmul(a, a))
+    matmul().numpy()
+    best = min(timed(lambda _: matmul().numpy(), [None] * (repeats + 1), warmup=1) for _ in range(repeats))
+    return 2 * 2048 ** 3 / best / 1e9
+
+
+def median_of(runs: list[dict]) -> dict:
+    """The per-key median of a list of result dicts with the same nested layout (numbers only; other values
+    are taken from the first)."""
+    first = runs[0]
+    if isinstance(first, dict):
+        return {k: median_of([r[k] for r in runs]) for k in first}
+    if isinstance(first, (int, float)) and not isinstance(first, bool):
+        return float(np.median(runs))
+    return first
+
+
 def run_settings(threads: int) -> dict:
     """What the tfatoms figures depend on besides the CPU: threads, oneDNN and XLA switches, TensorFlow's build.
 
@@ -193,34 +234,10 @@ def run_settings(threads: int) -> dict:
             "tensorflow_build": build, "compile_in_timed_region": False}
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--molecules", type=int, default=2048, help="random QM9 molecules (seed 0)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--train-batches", type=int, default=60)
-    p.add_argument("--infer-batches", type=int, default=60)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--schnetpack-python", help="python of the schnetpack venv (omit to skip that side)")
-    p.add_argument("--compare-pairs", action="store_true",
-                   help="also time tfatoms with every pair's filter computed (batches without PAIR_HALF/INVERSE)")
-    p.add_argument("--out", default="bench/results/schnet_qm9.json")
-    args = p.parse_args()
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-
-    qm9 = load_qm9(progress=False)
-    idx = np.sort(np.random.default_rng(0).permutation(len(qm9))[:args.molecules])
-    sub = qm9.subset(idx)
-    energy = sub.target("U0")
-    data = MoleculeBatches(sub.numbers, sub.positions, sub.offsets, energy, batch_size=args.batch_size)
-    n_rbf = int(round(RBF_CUTOFF / RBF_SPACING)) + 1
-    results = {"molecules": args.molecules, "batch_size": args.batch_size, "threads": args.threads,
-               "model": f"SchNet F=64 T=6, {n_rbf} RBF centres 0-{RBF_CUTOFF} A, all pairs",
-               "mean_atoms_per_molecule": float(sub.n_atoms.mean()),
-               "mean_pairs_per_molecule": float(data.n_pairs().mean())}
-    results["cost_per_molecule"] = {kind: inference_cost(sub.n_atoms.mean(), data.n_pairs().mean(), n_rbf=n_rbf,
-                                                         tabulated=kind == "tabulated")
-                                    for kind in ("network", "tabulated")}
+def measure(args, data, sub, energy, n_rbf) -> dict:
+    """One measurement of every phase: tfatoms graph and XLA (and every pair with ``--compare-pairs``), then
+    schnetpack, and their ratios."""
+    results = {}
     for half in (True, False) if args.compare_pairs else (True,):
         for jit in (False, True):
             r = tfatoms_side(data, args.train_batches, args.infer_batches, jit, half_pairs=half)
@@ -241,11 +258,80 @@ def main():
         results["ratio_tabulated_over_schnetpack"] = {
             k: max(r[f"infer_tabulated_{k}"] for r in ours) / sp[f"infer_{k}"]
             for k in ("molecules_per_s", "forces_molecules_per_s")}
+        print(json.dumps({k: results[k] for k in ("ratio_tfatoms_over_schnetpack",
+                                                  "ratio_tabulated_over_schnetpack")}), flush=True)
+    return results
+
+
+def energy_force_training(args) -> dict:
+    """Energy+force training side by side with schnetpack: ``bench/bench_schnet_forces.py`` on
+    ``--forces-data`` (its default rounds and configurations), its medians and the file it wrote."""
+    import bench_schnet_forces                       # it imports this module: import it only when needed
+    out = Path(args.out).with_name(Path(args.out).stem + "_forces.json")
+    argv = ["--data", args.forces_data, "--threads", str(args.threads), "--out", str(out)]
+    if args.schnetpack_python:
+        argv += ["--schnetpack-python", args.schnetpack_python]
+    bench_schnet_forces.main(bench_schnet_forces.parse_args(argv))
+    forces = json.loads(out.read_text())
+    return {"command": "python bench/bench_schnet_forces.py " + " ".join(argv), "results": str(out),
+            **{k: forces[k] for k in ("model", "loss", "median_molecules_per_s", "median_ratio_over_schnetpack")
+               if k in forces}}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--molecules", type=int, default=2048, help="random QM9 molecules (seed 0)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--train-batches", type=int, default=60)
+    p.add_argument("--infer-batches", type=int, default=60)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--schnetpack-python", help="python of the schnetpack venv (omit to skip that side)")
+    p.add_argument("--compare-pairs", action="store_true",
+                   help="also time tfatoms with every pair's filter computed (batches without PAIR_HALF/INVERSE)")
+    p.add_argument("--repeats", type=int, default=3, help="whole measurements; medians are reported")
+    p.add_argument("--forces-data", help="rMD17 extended XYZ: also time energy+force training side by side "
+                                         "(bench/bench_schnet_forces.py), e.g. ../shared/data/rmd17_ethanol/train.xyz")
+    p.add_argument("--out", default="bench/results/schnet_qm9.json")
+    args = p.parse_args()
+    if args.repeats < 1:
+        p.error("--repeats must be >= 1")
+    if args.forces_data and not Path(args.forces_data).is_file():
+        p.error(f"--forces-data {args.forces_data}: no such file")
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+
+    qm9 = load_qm9(progress=False)
+    idx = np.sort(np.random.default_rng(0).permutation(len(qm9))[:args.molecules])
+    sub = qm9.subset(idx)
+    energy = sub.target("U0")
+    data = MoleculeBatches(sub.numbers, sub.positions, sub.offsets, energy, batch_size=args.batch_size)
+    n_rbf = int(round(RBF_CUTOFF / RBF_SPACING)) + 1
+    results = {"molecules": args.molecules, "batch_size": args.batch_size, "threads": args.threads,
+               "model": f"SchNet F=64 T=6, {n_rbf} RBF centres 0-{RBF_CUTOFF} A, all pairs",
+               "mean_atoms_per_molecule": float(sub.n_atoms.mean()),
+               "mean_pairs_per_molecule": float(data.n_pairs().mean())}
+    results["cost_per_molecule"] = {kind: inference_cost(sub.n_atoms.mean(), data.n_pairs().mean(), n_rbf=n_rbf,
+                                                         tabulated=kind == "tabulated")
+                                    for kind in ("network", "tabulated")}
+    results["matmul_ceiling_gflops"] = matmul_ceiling_gflops()
+    repeats = [measure(args, data, sub, energy, n_rbf) for _ in range(args.repeats)]
+    results.update(median_of(repeats))
+    results["repeats"] = repeats
+    cost = results["cost_per_molecule"]
+    cost["training"] = training_cost(sub.n_atoms.mean(), data.n_pairs().mean(), n_rbf=n_rbf)
+    ceiling = results["matmul_ceiling_gflops"]
+    xla = results["tfatoms_xla"]
+    results["fraction_of_matmul_ceiling"] = {
+        "train (XLA)": xla["train_molecules_per_s"] * cost["training"]["flops"] / 1e9 / ceiling,
+        "infer (XLA)": xla["infer_molecules_per_s"] * cost["network"]["flops"] / 1e9 / ceiling,
+        "infer tabulated (XLA)": xla["infer_tabulated_molecules_per_s"] * cost["tabulated"]["flops"] / 1e9 / ceiling}
+    if args.forces_data:
+        results["energy_force_training"] = energy_force_training(args)
     results["hardware"] = hardware()
     results["packages"] = package_versions()
     results["settings"] = run_settings(args.threads)
     atomic_write(Path(args.out), json.dumps(results, indent=1))
-    print(json.dumps({k: v for k, v in results.items() if k not in ("hardware", "packages")}, indent=1))
+    print(json.dumps({k: v for k, v in results.items() if k not in ("hardware", "packages", "repeats")}, indent=1))
 
 
 if __name__ == "__main__":
