@@ -35,6 +35,19 @@ def test_quick_run_trains_energies_and_forces(tmp_path):
     assert {"energy_mae_meV.test", "forces_mae_meV_A.test", "nve_max_drift_meV_atom"} <= set(metrics)
     # 60 steps already halve the force error of the untrained model (about 0.86 eV/A on this split)
     assert test["forces_mae"] < 0.7 and md["steps"] == 100 and (tmp_path / "m.keras").is_file()
+    # --energies-only: the same budget on energies alone, beside the given energy+force model's errors measured
+    # in the same run (they are the errors above: same model, same split); forces not in the loss stay worse
+    e_only, ef = schnet_md17.main(["--quick", "--data", str(DATA), "--out", str(tmp_path / "out"), "--energies-only",
+                                   "--cache-dir", str(tmp_path / "cache"), "--model", str(tmp_path / "m.keras")])
+    assert ef["forces_mae"] == pytest.approx(test["forces_mae"], rel=1e-6)
+    assert e_only["forces_mae"] > ef["forces_mae"]
+    metrics = json.loads((tmp_path / "out" / "schnet_md17_energy_only_quick" / "metrics.json").read_text())
+    assert metrics["force_mae_ratio_energy_only"] == pytest.approx(e_only["forces_mae"] / ef["forces_mae"])
+    # the shipped model was trained on the default split: on the quick split it is refused before any training
+    with pytest.raises(SystemExit) as exc:
+        schnet_md17.main(["--quick", "--data", str(DATA), "--out", str(tmp_path / "out2"), "--energies-only",
+                          "--cache-dir", str(tmp_path / "cache")])
+    assert "another split" in str(exc.value) and not (tmp_path / "out2").exists()
 
 
 @pytest.mark.skipif(not DATA.is_file(), reason=f"rMD17 ethanol not found at {DATA}")
